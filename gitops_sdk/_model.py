@@ -1,0 +1,542 @@
+"""The base of every typed Flux model: config, shared field types, references, objects.
+
+Models are pure data: they validate on construction, render with `to_manifest()` and load with
+`from_manifest()`. Registration with Pulumi lives in `resources.py`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, ClassVar, Self
+
+import pydantic
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, PrivateAttr
+from pydantic.alias_generators import to_camel
+
+from .errors import (
+    _MISSING,
+    FieldIssue,
+    SpecError,
+    UnknownKindError,
+    UnsupportedApiVersionError,
+)
+
+# --- field types -------------------------------------------------------------------------------
+
+_DURATION_H = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$")
+
+
+def go_duration(value: datetime.timedelta) -> str:
+    """Render a timedelta the way Go's time.Duration prints it (`1h30m0s`, `90s` -> `1m30s`)."""
+    total_ms = round(value.total_seconds() * 1000)
+    if total_ms <= 0:
+        raise ValueError(f"duration must be positive, got {value}")
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, ms = divmod(rest, 1000)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "")
+    if ms:
+        return out + (f"{seconds}.{ms:03d}".rstrip("0") + "s" if seconds or out else f"{ms}ms")
+    return out + f"{seconds}s"
+
+
+def _from_timedelta(value: Any) -> Any:
+    return go_duration(value) if isinstance(value, datetime.timedelta) else value
+
+
+def _check_duration(value: str) -> str:
+    if not _DURATION_H.match(value):
+        raise ValueError("is not a duration (expected e.g. '30s', '5m', '1h30m')")
+    return value
+
+
+def _check_short_duration(value: str) -> str:
+    if not _DURATION.match(value):
+        hint = " (this field takes no hours: use e.g. '90m')" if _DURATION_H.match(value) else ""
+        raise ValueError(f"is not a duration in ms, s or m (expected e.g. '30s', '5m'){hint}")
+    return value
+
+
+Duration = Annotated[str, BeforeValidator(_from_timedelta), AfterValidator(_check_duration)]
+"""A Go duration such as `1m`, `1h30m` or `500ms` (CRD pattern `^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$`)."""
+
+ShortDuration = Annotated[
+    str, BeforeValidator(_from_timedelta), AfterValidator(_check_short_duration)
+]
+"""A Go duration without hours (`60s`, `5m`), as Flux's source `timeout` fields require."""
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _check_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError(
+            "is not a DNS-1123 subdomain (expected lowercase letters, digits, '-' and '.', "
+            "starting and ending alphanumeric, at most 253 characters)"
+        )
+    return value
+
+
+def _check_label(value: str) -> str:
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            "is not a DNS-1123 label (expected lowercase letters, digits and '-', "
+            "starting and ending alphanumeric, at most 63 characters)"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_subdomain)]
+"""An object name: a DNS-1123 subdomain."""
+
+Namespace = Annotated[str, AfterValidator(_check_label)]
+"""A namespace name: a DNS-1123 label."""
+
+
+def _check_go_regex(value: str) -> str:
+    re_compile_go(value)
+    return value
+
+
+_LOOKAROUND = re.compile(r"\(\?(=|!|<=|<!)")
+_BACKREF = re.compile(r"(?<!\\)\\[1-9]")
+
+
+def re_compile_go(pattern: str) -> re.Pattern[str]:
+    """Compile a Go (RE2) regexp with Python's engine, rejecting what RE2 does not support."""
+    if _LOOKAROUND.search(pattern):
+        raise ValueError("is not a Go regexp: lookaround assertions are not supported by RE2")
+    if _BACKREF.search(pattern):
+        raise ValueError("is not a Go regexp: backreferences are not supported by RE2")
+    # Go accepts both (?P<name>...) and (?<name>...); Python 3.11 only the former.
+    translated = re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", pattern)
+    try:
+        return re.compile(translated)
+    except re.error as err:
+        raise ValueError(f"is not a valid regexp: {err}") from None
+
+
+GoRegex = Annotated[str, AfterValidator(_check_go_regex)]
+"""A regular expression in Go's RE2 syntax, checked to compile."""
+
+_SEMVER_VERSION = (
+    r"v?(?:[0-9]+|[xX*])(?:\.(?:[0-9]+|[xX*]))?(?:\.(?:[0-9]+|[xX*]))?"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+_SEMVER_TERM = re.compile(rf"\s*(?:!=|>=|=>|<=|=<|~>|[=><~^])?\s*{_SEMVER_VERSION}\s*")
+_SEMVER_HYPHEN = re.compile(rf"\s*{_SEMVER_VERSION}\s+-\s+{_SEMVER_VERSION}\s*")
+
+
+def check_semver_range(value: str) -> str:
+    """Check a Masterminds/semver v3 constraint (`^1.21.x`, `>=1.0.0 <2.0.0`, `1.2 - 1.4 || 2.x`)."""
+    if not value.strip():
+        raise ValueError("is not a semver range (expected e.g. '^1.2.x', '>=1.0.0 <2.0.0')")
+    for group in value.split("||"):
+        if _SEMVER_HYPHEN.fullmatch(group):
+            continue
+        rest = group
+        terms = 0
+        while rest.strip():
+            m = _SEMVER_TERM.match(rest)
+            if not m or m.end() == 0:
+                raise ValueError(
+                    f"is not a semver range: cannot parse {rest.strip()!r} "
+                    "(expected e.g. '^1.2.x', '~1.2', '>=1.0.0 <2.0.0', '1.2 - 1.4')"
+                )
+            rest = rest[m.end() :]
+            terms += 1
+            if rest.startswith(","):
+                rest = rest[1:]
+                if not rest.strip():
+                    raise ValueError("is not a semver range: trailing ','")
+        if terms == 0:
+            raise ValueError("is not a semver range: empty alternative around '||'")
+    return value
+
+
+SemverRange = Annotated[str, AfterValidator(check_semver_range)]
+"""A semver constraint in the Masterminds syntax Flux uses."""
+
+
+class Invalid(ValueError):
+    """Raised by a model-level check to blame one field (camelCase path below the model)."""
+
+    def __init__(self, field: str, value: Any, problem: str) -> None:
+        super().__init__(problem)
+        self.field = field
+        self.value = value
+
+
+# --- base model ----------------------------------------------------------------------------------
+
+
+def _alias(name: str) -> str:
+    return to_camel(name)
+
+
+class FluxModel(BaseModel):
+    """Base of every part of a Flux object: snake_case in Python, camelCase in manifests."""
+
+    model_config = ConfigDict(
+        alias_generator=_alias,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        frozen=True,
+        loc_by_alias=True,
+    )
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except pydantic.ValidationError as err:
+            raise SpecError(type(self).__name__, None, issues_from(err)) from None
+
+    # Tell pydantic this __init__ only wraps errors, so nested validation need not call it.
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _drop_none(cls, data: Any) -> Any:
+        # An explicit None means "not set", so it is neither rendered nor validated.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The camelCase manifest fragment, with only the fields that were set."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+_PYDANTIC_PROBLEMS = {
+    "missing": "required field is missing",
+    "extra_forbidden": "unknown field",
+}
+
+
+def issues_from(err: pydantic.ValidationError, prefix: str = "") -> list[FieldIssue]:
+    """Turn pydantic's errors into field issues with manifest (camelCase) paths."""
+    out = []
+    for e in err.errors():
+        path = prefix + _path(e["loc"])
+        kind = e["type"]
+        value = _MISSING if kind == "missing" else e.get("input", _MISSING)
+        if kind in ("value_error", "assertion_error"):
+            cause = e["ctx"]["error"]
+            problem = str(cause)
+            if isinstance(cause, Invalid):
+                path = f"{path}.{cause.field}" if path else cause.field
+                value = cause.value
+        elif kind in _PYDANTIC_PROBLEMS:
+            problem = _PYDANTIC_PROBLEMS[kind]
+        elif kind == "literal_error":
+            problem = "expected " + e["ctx"]["expected"]
+        else:
+            problem = e["msg"][0].lower() + e["msg"][1:]
+        if kind == "extra_forbidden" and (hint := _REMOVED_FIELD_HINTS.get(str(e["loc"][-1]))):
+            problem += f" ({hint})"
+        out.append(FieldIssue(path or "(object)", value, problem))
+    return out
+
+
+# Fields that older Flux APIs had and users still copy from old guides.
+_REMOVED_FIELD_HINTS = {
+    "validation": "removed in kustomize.toolkit.fluxcd.io/v1: Flux always validates server-side",
+    "patchesStrategicMerge": "removed in kustomize.toolkit.fluxcd.io/v1: use 'patches'",
+    "patchesJson6902": "removed in kustomize.toolkit.fluxcd.io/v1: use 'patches'",
+    "gitImplementation": "removed in source.toolkit.fluxcd.io/v1: Flux uses go-git only",
+}
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in (
+            "json-or-python[json=any,python=tagged-union]",
+        ):
+            continue
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+# --- references ------------------------------------------------------------------------------
+
+
+def flux_identity(target: Any) -> tuple[str, str, str | None] | None:
+    """(kind, name, namespace) of a Flux object, a resource wrapping one, or None."""
+    ref = getattr(target, "__flux_ref__", None)
+    return ref() if callable(ref) else None
+
+
+class ObjectRef(FluxModel):
+    """Base of references; built from a name or from the object itself (then remembered)."""
+
+    expected_kinds: ClassVar[tuple[str, ...]] = ()
+    _target: Any = PrivateAttr(default=None)
+
+    @pydantic.model_validator(mode="wrap")
+    @classmethod
+    def _from_object(cls, data: Any, handler: Any) -> Any:
+        ident = flux_identity(data)
+        if ident is None:
+            return handler(data)
+        kind, name, namespace = ident
+        fields = cls.model_fields
+        if cls.expected_kinds and kind not in cls.expected_kinds:
+            raise ValueError(f"refers to a {kind}, expected {' or '.join(cls.expected_kinds)}")
+        as_dict: dict[str, Any] = {"name": name}
+        if "kind" in fields:
+            as_dict["kind"] = kind
+        if "namespace" in fields and namespace:
+            as_dict["namespace"] = namespace
+        ref = handler(as_dict)
+        ref._target = data
+        return ref
+
+    @property
+    def target(self) -> Any:
+        """The object this reference was built from, or None when built from a name."""
+        return self._target
+
+
+class LocalObjectReference(ObjectRef):
+    """A reference to an object in the referrer's namespace."""
+
+    name: str
+
+
+class SecretRef(LocalObjectReference):
+    """A reference to a Secret in the referrer's namespace."""
+
+    expected_kinds = ("Secret",)
+
+
+class SecretKeyReference(ObjectRef):
+    """A reference to a key of a Secret in the referrer's namespace."""
+
+    expected_kinds = ("Secret",)
+    name: str
+    key: str | None = None
+
+
+class NamespacedObjectReference(ObjectRef):
+    """A reference to an object, optionally in another namespace."""
+
+    name: str
+    namespace: str | None = None
+
+
+class NamespacedObjectKindReference(ObjectRef):
+    """A reference to an object of a given kind, optionally in another namespace."""
+
+    api_version: str | None = None
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+def iter_refs(model: BaseModel) -> Iterator[ObjectRef]:
+    """Every reference inside `model`, depth first."""
+    for field in type(model).model_fields:
+        yield from _walk(getattr(model, field))
+
+
+def _walk(value: Any) -> Iterator[ObjectRef]:
+    if isinstance(value, ObjectRef):
+        yield value
+    if isinstance(value, BaseModel):
+        yield from iter_refs(value)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _walk(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            if isinstance(item, BaseModel):
+                yield from _walk(item)
+
+
+# --- metadata and objects ------------------------------------------------------------------------
+
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def _check_label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"key {key!r} has a prefix that is not a DNS-1123 subdomain")
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"key {key!r} is not a valid label/annotation name "
+            "(expected alphanumerics, '-', '_', '.', at most 63 characters)"
+        )
+
+
+def _check_labels(value: dict[str, str]) -> dict[str, str]:
+    for key, val in value.items():
+        _check_label_key(key)
+        if val and (len(val) > 63 or not _LABEL_NAME.match(val)):
+            raise ValueError(
+                f"value {val!r} of label {key!r} is not a valid label value "
+                "(expected alphanumerics, '-', '_', '.', at most 63 characters)"
+            )
+    return value
+
+
+def _check_annotations(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        _check_label_key(key)
+    return value
+
+
+class ObjectMeta(FluxModel):
+    """The metadata the SDK renders: name, namespace, labels and annotations."""
+
+    name: Name
+    namespace: Namespace | None = None
+    labels: Annotated[dict[str, str], AfterValidator(_check_labels)] | None = None
+    annotations: Annotated[dict[str, str], AfterValidator(_check_annotations)] | None = None
+
+
+_META_KEYS = ("name", "namespace", "labels", "annotations")
+_REGISTRY: dict[tuple[str, str], type[FluxObject]] = {}
+
+
+class FluxObject(FluxModel):
+    """A whole Flux object. Subclasses set `api_version`, `kind` and a typed `spec`.
+
+    Build one either from parts, `GitRepository(metadata=..., spec=...)`, or flat:
+    `GitRepository(name="podinfo", namespace="flux-system", url=..., interval="1m")`, where
+    every keyword that is not metadata goes into the spec.
+    """
+
+    api_version: ClassVar[str]
+    kind: ClassVar[str]
+    # Versions Flux served once and removed, with the Flux release that removed them.
+    removed_versions: ClassVar[Mapping[str, str]] = {}
+
+    metadata: ObjectMeta
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__:
+            _REGISTRY[(cls.api_version.split("/")[0], cls.kind)] = cls
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            BaseModel.__init__(self, **data)
+        except pydantic.ValidationError as err:
+            meta = data.get("metadata")
+            name = data.get("name") or (meta.get("name") if isinstance(meta, dict) else None)
+            if isinstance(meta, ObjectMeta):
+                name = meta.name
+            raise SpecError(self.kind, name, issues_from(err)) from None
+
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _flat_form(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = {k: v for k, v in data.items() if v is not None}
+        for key in ("apiVersion", "kind"):
+            found = data.pop(key, None)
+            expected = cls.api_version if key == "apiVersion" else cls.kind
+            if found is not None and found != expected:
+                raise ValueError(f"{key} {found!r} does not match {expected!r}")
+        if "metadata" not in data:
+            data["metadata"] = {k: data.pop(k) for k in _META_KEYS if k in data}
+        if "spec" not in data and "spec" in cls.model_fields:
+            spec = {k: data.pop(k) for k in list(data) if k not in ("metadata", "status")}
+            data["spec"] = spec
+        return data
+
+    @pydantic.model_validator(mode="after")
+    def _local_refs(self) -> Self:
+        # A reference built from an object in our own namespace needs no namespace: write the
+        # short form Flux's own tooling writes.
+        own = self.metadata.namespace
+        for ref in iter_refs(self):
+            if ref.target is not None and "namespace" in ref.model_fields_set:
+                if getattr(ref, "namespace", None) == own:
+                    object.__setattr__(ref, "namespace", None)
+                    ref.model_fields_set.discard("namespace")
+        return self
+
+    @property
+    def name(self) -> str:
+        """metadata.name."""
+        return self.metadata.name
+
+    @property
+    def namespace(self) -> str | None:
+        """metadata.namespace, if set."""
+        return self.metadata.namespace
+
+    def __flux_ref__(self) -> tuple[str, str, str | None]:
+        return (self.kind, self.metadata.name, self.metadata.namespace)
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The exact manifest: apiVersion, kind, metadata and the fields that were set."""
+        body = self.to_dict()
+        return {"apiVersion": self.api_version, "kind": self.kind, **body}
+
+    @classmethod
+    def from_manifest(cls, doc: Mapping[str, Any]) -> Self:
+        """Load a manifest of this kind."""
+        obj = from_manifest(doc)
+        if not isinstance(obj, cls):
+            raise UnknownKindError(f"manifest is a {obj.kind}, not a {cls.kind}")
+        return obj
+
+
+def flux_kinds() -> dict[tuple[str, str], type[FluxObject]]:
+    """Every modelled kind, keyed by (API group, kind)."""
+    return dict(_REGISTRY)
+
+
+def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
+    """Load any Flux manifest into its typed model; `from_manifest(d).to_manifest() == d`."""
+    if not isinstance(doc, Mapping):
+        raise UnknownKindError(f"a manifest must be a mapping, got {type(doc).__name__}")
+    api_version = doc.get("apiVersion")
+    kind = doc.get("kind")
+    if not isinstance(api_version, str) or not isinstance(kind, str):
+        raise UnknownKindError("manifest has no apiVersion and kind")
+    group, _, version = api_version.rpartition("/")
+    cls = _REGISTRY.get((group, kind))
+    if cls is None:
+        known = sorted({k for _, k in _REGISTRY})
+        raise UnknownKindError(
+            f"{kind} ({api_version}) is not a Flux kind the SDK models; known kinds: "
+            + ", ".join(known)
+        )
+    if api_version != cls.api_version:
+        name = (doc.get("metadata") or {}).get("name")
+        where = f"{kind} {name!r}" if name else kind
+        removed = cls.removed_versions.get(version)
+        when = f" was removed in {removed}" if removed else " is not served by Flux 2.9"
+        raise UnsupportedApiVersionError(
+            f"{where}: apiVersion {api_version}{when}; use {cls.api_version} "
+            "(`flux migrate` rewrites stored objects)"
+        )
+    if "status" in doc:
+        name = (doc.get("metadata") or {}).get("name")
+        raise SpecError(
+            kind,
+            name,
+            [
+                FieldIssue(
+                    "status", _MISSING, "is written by the controller; remove it from the manifest"
+                )
+            ],
+        )
+    return cls(**{k: v for k, v in doc.items()})

@@ -1,0 +1,43 @@
+"""Shared fixtures: paths to ../shared material, CRD schemas, and the recording Pulumi mocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gitops_sdk.crds import Schemas, load_crd_schemas, validate_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+CRD_DIR = SHARED / "flux-crds"
+EXAMPLES = SHARED / "examples"
+
+needs_crds = pytest.mark.skipif(
+    not CRD_DIR.is_dir(),
+    reason="needs ../shared/flux-crds (the official Flux CRDs); CI always has it",
+)
+needs_examples = pytest.mark.skipif(
+    not EXAMPLES.is_dir(),
+    reason="needs ../shared/examples (the official fluxcd example repos); CI always has it",
+)
+
+
+@pytest.fixture(scope="session")
+def crd_schemas() -> Schemas:
+    if not CRD_DIR.is_dir():
+        pytest.skip("needs ../shared/flux-crds (the official Flux CRDs); CI always has it")
+    return load_crd_schemas([CRD_DIR])
+
+
+@pytest.fixture
+def assert_crd_valid(crd_schemas: Schemas) -> Any:
+    """Assert a rendered manifest passes its CRD's OpenAPI schema (and that one exists)."""
+
+    def check(doc: dict[str, Any]) -> None:
+        key = (doc["apiVersion"], doc["kind"])
+        assert key in crd_schemas, f"no CRD serves {key}"
+        assert validate_manifest(doc, crd_schemas) == []
+
+    return check
