@@ -61,7 +61,7 @@ def _check_short_duration(value: str) -> str:
 
 
 Duration = Annotated[str, BeforeValidator(_from_timedelta), AfterValidator(_check_duration)]
-"""A Go duration such as `1m`, `1h30m` or `500ms` (CRD pattern `^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$`)."""
+"""A Go duration such as `1m`, `1h30m` or `500ms` (units ms, s, m, h)."""
 
 ShortDuration = Annotated[
     str, BeforeValidator(_from_timedelta), AfterValidator(_check_short_duration)
@@ -132,7 +132,7 @@ _SEMVER_HYPHEN = re.compile(rf"\s*{_SEMVER_VERSION}\s+-\s+{_SEMVER_VERSION}\s*")
 
 
 def check_semver_range(value: str) -> str:
-    """Check a Masterminds/semver v3 constraint (`^1.21.x`, `>=1.0.0 <2.0.0`, `1.2 - 1.4 || 2.x`)."""
+    """Check a Masterminds/semver v3 constraint (`^1.21.x`, `>=1.0 <2.0`, `1.2 - 1.4 || 2.x`)."""
     if not value.strip():
         raise ValueError("is not a semver range (expected e.g. '^1.2.x', '>=1.0.0 <2.0.0')")
     for group in value.split("||"):
@@ -465,10 +465,10 @@ class FluxObject(FluxModel):
         # short form Flux's own tooling writes.
         own = self.metadata.namespace
         for ref in iter_refs(self):
-            if ref.target is not None and "namespace" in ref.model_fields_set:
-                if getattr(ref, "namespace", None) == own:
-                    object.__setattr__(ref, "namespace", None)
-                    ref.model_fields_set.discard("namespace")
+            fields_set = ref.model_fields_set
+            if ref.target is not None and "namespace" in fields_set and ref.namespace == own:  # type: ignore[attr-defined]
+                object.__setattr__(ref, "namespace", None)
+                fields_set.discard("namespace")
         return self
 
     @property

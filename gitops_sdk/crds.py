@@ -33,7 +33,7 @@ def load_crd_schemas(paths: Iterable[Path]) -> Schemas:
 
 
 def validate_manifest(doc: Mapping[str, Any], schemas: Schemas) -> list[str]:
-    """Schema errors of one manifest as `path: message` lines; empty when valid or not a CRD kind."""
+    """Schema errors of one manifest as `path: message` lines; empty when valid or unknown."""
     schema = schemas.get((str(doc.get("apiVersion")), str(doc.get("kind"))))
     if schema is None:
         return []
