@@ -178,6 +178,10 @@ def _alias(name: str) -> str:
     return to_camel(name)
 
 
+# Python field name -> manifest name, for error paths when input used the Python names.
+_ALIASES: dict[str, str] = {}
+
+
 class FluxModel(BaseModel):
     """Base of every part of a Flux object: snake_case in Python, camelCase in manifests."""
 
@@ -207,6 +211,13 @@ class FluxModel(BaseModel):
         if isinstance(data, dict):
             return {k: v for k, v in data.items() if v is not None}
         return data
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for field, info in cls.model_fields.items():
+            if info.alias:
+                _ALIASES[field] = info.alias
 
     def to_dict(self) -> dict[str, Any]:
         """The camelCase manifest fragment, with only the fields that were set."""
@@ -263,11 +274,19 @@ def _path(loc: tuple[int | str, ...]) -> str:
         ):
             continue
         else:
-            out += ("." if out else "") + part
+            out += ("." if out else "") + _ALIASES.get(part, part)
     return out
 
 
 # --- references ------------------------------------------------------------------------------
+
+
+def _a(word: str) -> str:
+    return ("an " if word[:1] in "AEIOU" else "a ") + word
+
+
+def _either(kinds: tuple[str, ...]) -> str:
+    return kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + f" or {kinds[-1]}"
 
 
 def flux_identity(target: Any) -> tuple[str, str, str | None] | None:
@@ -291,13 +310,17 @@ class ObjectRef(FluxModel):
         kind, name, namespace = ident
         fields = cls.model_fields
         if cls.expected_kinds and kind not in cls.expected_kinds:
-            raise ValueError(f"refers to a {kind}, expected {' or '.join(cls.expected_kinds)}")
+            raise Invalid("kind", kind, f"{name!r} is {_a(kind)}; expected {_a(_either(cls.expected_kinds))}")
         as_dict: dict[str, Any] = {"name": name}
         if "kind" in fields:
             as_dict["kind"] = kind
         if "namespace" in fields and namespace:
             as_dict["namespace"] = namespace
-        ref = handler(as_dict)
+        try:
+            ref = handler(as_dict)
+        except pydantic.ValidationError as err:
+            issue = issues_from(err)[0]
+            raise Invalid(issue.path, issue.value, f"{name!r} is {_a(kind)}; {issue.problem}") from None
         ref._target = data
         return ref
 
@@ -406,6 +429,10 @@ class ObjectMeta(FluxModel):
 
 
 _META_KEYS = ("name", "namespace", "labels", "annotations")
+
+FILLED: Any = pydantic.Field(default=None, validate_default=True)
+"""Default of `metadata` and required `spec` fields: the flat form always fills them, and the
+default only tells type checkers that `Kind(name=..., url=...)` is a valid call."""
 _REGISTRY: dict[tuple[str, str], type[FluxObject]] = {}
 
 
@@ -422,7 +449,7 @@ class FluxObject(FluxModel):
     # Versions Flux served once and removed, with the Flux release that removed them.
     removed_versions: ClassVar[Mapping[str, str]] = {}
 
-    metadata: ObjectMeta
+    metadata: ObjectMeta = FILLED
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -454,9 +481,11 @@ class FluxObject(FluxModel):
                 raise ValueError(f"{key} {found!r} does not match {expected!r}")
         if "metadata" not in data:
             data["metadata"] = {k: data.pop(k) for k in _META_KEYS if k in data}
-        if "spec" not in data and "spec" in cls.model_fields:
+        spec_field = cls.model_fields.get("spec")
+        if "spec" not in data and spec_field is not None:
             spec = {k: data.pop(k) for k in list(data) if k not in ("metadata", "status")}
-            data["spec"] = spec
+            if spec or spec_field.is_required() or spec_field.validate_default:
+                data["spec"] = spec
         return data
 
     @pydantic.model_validator(mode="after")
