@@ -1,1 +1,68 @@
-"""gitops_sdk"""
+"""gitops_sdk: a typed Python SDK and Pulumi components for FluxCD GitOps.
+
+Models (pure data, validated on construction) live in one module per Flux API group:
+`source`, `kustomize`, `helm`, `image`, `notification`. Pulumi registration is in
+`resources` and `components`; layers and stack config in `layers` and `config`.
+"""
+
+from . import helm, image, kustomize, notification, source, synth
+from ._model import FluxObject, from_manifest
+from .components import GitSource, Layers
+from .config import GitopsConfig
+from .errors import (
+    ConfigError,
+    CrossReferenceError,
+    DependencyCycleError,
+    GitopsError,
+    SpecError,
+    ToolError,
+    UnknownKindError,
+    UnsupportedApiVersionError,
+    stack_context,
+)
+from .graph import FluxGraph
+from .kustomize import Kustomization
+from .layers import LayerSet
+from .resources import FluxResource, register
+from .source import (
+    Bucket,
+    ExternalArtifact,
+    GitRepository,
+    HelmChart,
+    HelmRepository,
+    OCIRepository,
+)
+
+__all__ = [
+    "Bucket",
+    "ConfigError",
+    "CrossReferenceError",
+    "DependencyCycleError",
+    "ExternalArtifact",
+    "FluxGraph",
+    "FluxObject",
+    "FluxResource",
+    "GitRepository",
+    "GitSource",
+    "GitopsConfig",
+    "GitopsError",
+    "HelmChart",
+    "HelmRepository",
+    "Kustomization",
+    "LayerSet",
+    "Layers",
+    "OCIRepository",
+    "SpecError",
+    "ToolError",
+    "UnknownKindError",
+    "UnsupportedApiVersionError",
+    "from_manifest",
+    "helm",
+    "image",
+    "kustomize",
+    "notification",
+    "register",
+    "source",
+    "stack_context",
+    "synth",
+]

@@ -269,9 +269,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith("function-") or part in (
-            "json-or-python[json=any,python=tagged-union]",
-        ):
+        elif part.startswith("function-") or part == "[key]":
             continue
         else:
             out += ("." if out else "") + _ALIASES.get(part, part)
@@ -310,7 +308,9 @@ class ObjectRef(FluxModel):
         kind, name, namespace = ident
         fields = cls.model_fields
         if cls.expected_kinds and kind not in cls.expected_kinds:
-            raise Invalid("kind", kind, f"{name!r} is {_a(kind)}; expected {_a(_either(cls.expected_kinds))}")
+            raise Invalid(
+                "kind", kind, f"{name!r} is {_a(kind)}; expected {_a(_either(cls.expected_kinds))}"
+            )
         as_dict: dict[str, Any] = {"name": name}
         if "kind" in fields:
             as_dict["kind"] = kind
@@ -320,7 +320,9 @@ class ObjectRef(FluxModel):
             ref = handler(as_dict)
         except pydantic.ValidationError as err:
             issue = issues_from(err)[0]
-            raise Invalid(issue.path, issue.value, f"{name!r} is {_a(kind)}; {issue.problem}") from None
+            raise Invalid(
+                issue.path, issue.value, f"{name!r} is {_a(kind)}; {issue.problem}"
+            ) from None
         ref._target = data
         return ref
 

@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
+from gitops_sdk import synth
 from gitops_sdk.crds import Schemas, load_crd_schemas, validate_manifest
+from gitops_sdk.synth import RecordingMocks
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -41,3 +43,14 @@ def assert_crd_valid(crd_schemas: Schemas) -> Any:
         assert validate_manifest(doc, crd_schemas) == []
 
     return check
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    """A fresh Pulumi mock runtime (stack `test`) that records every registration.
+
+    Run program code with `synth.run(lambda: ...)`; it returns once every resource is registered.
+    """
+    recorder = RecordingMocks()
+    synth.start(recorder, stack="test", config={})
+    return recorder

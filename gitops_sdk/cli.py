@@ -1,0 +1,92 @@
+"""The `gitops` command: synth, graph and validate a stack offline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pulumi
+
+from . import synth
+from ._model import flux_kinds, from_manifest
+from .crds import validate_tree
+from .errors import GitopsError
+from .graph import FluxGraph
+
+
+def _objects(project: Path, stack: str) -> list[dict[str, object]]:
+    return synth.run_stack_program(project, stack).kubernetes_objects()
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    objects = _objects(args.project_dir, args.stack)
+    paths = synth.write(objects, args.out)
+    print(f"{args.stack}: wrote {len(paths)} objects to {args.out}")
+    print(synth.summary(objects))
+    if args.crds:
+        problems = validate_tree(args.out, args.crds)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            return 1
+        print(f"all objects valid against the CRDs in {args.crds}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    groups = {group for group, _ in flux_kinds()}
+    flux = [
+        from_manifest(doc)
+        for doc in _objects(args.project_dir, args.stack)
+        if str(doc.get("apiVersion", "")).rpartition("/")[0] in groups
+    ]
+    print(FluxGraph(flux).mermaid(), end="")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    problems = validate_tree(args.path, args.crds)
+    for line in problems:
+        print(line)
+    if problems:
+        print(f"{len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{args.path}: valid against {args.crds}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of `gitops`."""
+    p = argparse.ArgumentParser(prog="gitops", description=__doc__)
+    p.add_argument(
+        "--project-dir", type=Path, default=Path.cwd(), help="folder with Pulumi.yaml (default: .)"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="render every object a stack would deploy, as YAML")
+    s.add_argument("--stack", required=True, help="stack name, e.g. staging")
+    s.add_argument("--out", type=Path, required=True, help="output folder (its YAML is replaced)")
+    s.add_argument("--crds", type=Path, help="also validate the output against these CRDs")
+    s.set_defaults(func=cmd_synth)
+
+    g = sub.add_parser("graph", help="print the stack's source/layer graph as Mermaid")
+    g.add_argument("--stack", required=True)
+    g.set_defaults(func=cmd_graph)
+
+    v = sub.add_parser("validate", help="validate a YAML tree against CRD schemas")
+    v.add_argument("path", type=Path)
+    v.add_argument("--crds", type=Path, required=True, help="folder of CRD YAML files")
+    v.set_defaults(func=cmd_validate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `gitops` console script."""
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (GitopsError, pulumi.RunError) as err:
+        print(f"gitops: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,118 @@
+"""Pulumi components that group Flux objects which belong together.
+
+Each takes validated models (so bad input fails before anything is registered), registers
+children with `parent=self` and stable names, and calls `register_outputs` last. None creates
+a Kubernetes provider: pass one in `opts` and it flows to the children.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ._model import FluxObject
+from .errors import _MISSING, FieldIssue, SpecError
+from .layers import LAYER_LABEL
+from .resources import FluxResource
+from .source import GitRepository
+
+
+class GitSource(pulumi.ComponentResource):
+    """A GitRepository and, when credentials are given, the Secret it authenticates with.
+
+    `credentials` values (e.g. `username`/`password`, or `identity`/`known_hosts`) are stored
+    as Pulumi secrets; the Secret's name is the repository's `spec.secretRef.name`.
+    """
+
+    repository: FluxResource[GitRepository]
+    secret: k8s.core.v1.Secret | None
+
+    def __init__(
+        self,
+        name: str,
+        repository: GitRepository,
+        *,
+        credentials: Mapping[str, pulumi.Input[str]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("gitops:source:GitSource", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.secret = None
+        deps: list[pulumi.Resource] = []
+        if credentials:
+            ref = repository.spec.secret_ref
+            if ref is None:
+                raise SpecError(
+                    "GitRepository",
+                    repository.name,
+                    [
+                        FieldIssue(
+                            "spec.secretRef",
+                            _MISSING,
+                            "is not set but credentials were given; name the Secret there",
+                        )
+                    ],
+                )
+            self.secret = k8s.core.v1.Secret(
+                f"{name}-auth",
+                metadata={"name": ref.name, "namespace": repository.namespace},
+                string_data={k: pulumi.Output.secret(v) for k, v in credentials.items()},
+                opts=child,
+            )
+            deps.append(self.secret)
+        self.repository = FluxResource(
+            f"{name}-repository",
+            repository,
+            pulumi.ResourceOptions(parent=self, depends_on=deps),
+        )
+        self.register_outputs({"name": repository.name, "url": repository.spec.url})
+
+    def __flux_ref__(self) -> tuple[str, str, str | None]:
+        return self.repository.__flux_ref__()
+
+
+class Layers(pulumi.ComponentResource):
+    """The stack's layer Kustomizations, one child component per layer.
+
+    `kustomizations` must come in dependency order (as `LayerSet.build()` returns them);
+    `resolve` maps `id(model)` of already registered objects (the source) to resources.
+    """
+
+    layers: dict[str, pulumi.ComponentResource]
+    kustomizations: dict[str, FluxResource[Any]]
+
+    def __init__(
+        self,
+        name: str,
+        kustomizations: Sequence[FluxObject],
+        *,
+        resolve: Mapping[int, pulumi.Resource] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("gitops:layers:Layers", name, None, opts)
+        self.layers = {}
+        self.kustomizations = {}
+        made: dict[int, pulumi.Resource] = dict(resolve or {})
+        for obj in kustomizations:
+            layer = (obj.metadata.labels or {}).get(LAYER_LABEL, obj.name)
+            if layer not in self.layers:
+                self.layers[layer] = pulumi.ComponentResource(
+                    "gitops:layers:Layer",
+                    f"{name}-{layer}",
+                    None,
+                    pulumi.ResourceOptions(parent=self),
+                )
+            res = FluxResource(
+                f"{name}-{obj.name}",
+                obj,
+                pulumi.ResourceOptions(parent=self.layers[layer]),
+                resolve=made,
+            )
+            made[id(obj)] = res
+            self.kustomizations[obj.name] = res
+        for component in self.layers.values():
+            component.register_outputs({})
+        self.register_outputs({"kustomizations": sorted(self.kustomizations)})

@@ -1,0 +1,236 @@
+"""The `gitops:` namespace of `Pulumi.<stack>.yaml`, as a typed, validated schema.
+
+```yaml
+config:
+  gitops:cluster: {name: staging, environment: staging, architectures: [arm64]}
+  gitops:repository: {url: https://github.com/org/fleet, branch: main, interval: 1m}
+  gitops:defaults: {interval: 10m, retryInterval: 2m, timeout: 5m, prune: true, wait: true}
+  gitops:layers:
+    infrastructure:
+      units:
+        traefik: {dependsOn: [metallb, cert-manager]}
+```
+
+Errors name the stack file and the key: `Pulumi.staging.yaml: gitops:layers.apps.interval ...`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+import yaml
+from pydantic import AfterValidator, Field
+
+from ._model import Duration, FluxModel, Name, Namespace, issues_from
+from .errors import ConfigError
+from .source import _check_git_url
+
+NAMESPACE = "gitops"
+"""The Pulumi config namespace the SDK reads."""
+
+
+class ConfigModel(FluxModel):
+    """Base of config sections: camelCase keys in YAML, strict about unknown keys."""
+
+
+class ClusterConfig(ConfigModel):
+    """Which cluster this stack manages."""
+
+    name: Name
+    """Cluster name, e.g. `kubestaging`; used in labels and alerts."""
+    environment: Namespace
+    """Environment name, e.g. `staging` or `production`."""
+    labels: dict[str, str] = {}
+    """Extra labels put on every Flux object the stack renders."""
+    architectures: list[Literal["arm64", "amd64", "arm"]] = ["arm64"]
+    """Node architectures the Flux controllers may run on (homelab default: arm64)."""
+
+
+class RepositoryConfig(ConfigModel):
+    """The Git repository Flux syncs the cluster from."""
+
+    name: Name = "flux-system"
+    """Name of the GitRepository object."""
+    url: Annotated[str, AfterValidator(_check_git_url)]
+    """Repository URL (`https://` or `ssh://`)."""
+    branch: str = "main"
+    """Branch to follow."""
+    interval: Duration = "1m"
+    """How often Flux polls for commits."""
+    secret_name: Name | None = "flux-system"
+    """Secret with the git credentials (made by bootstrap); null for a public repository."""
+
+
+def _check_external(value: str) -> str:
+    if value.count("/") != 2 or not all(value.split("/")):
+        raise ValueError("expected 'Kind/namespace/name', e.g. 'Kustomization/flux-system/crds'")
+    return value
+
+
+class FluxConfig(ConfigModel):
+    """How Flux itself is set up."""
+
+    version: str = "2.9.4"
+    """Flux release the stack pins."""
+    namespace: Namespace = "flux-system"
+    """Namespace of Flux and of the stack's Flux objects."""
+    no_cross_namespace_refs: bool = False
+    """Multi-tenancy lockdown: reject references to objects in other namespaces."""
+    external: list[Annotated[str, AfterValidator(_check_external)]] = []
+    """Flux objects made outside this stack that references may name, as `Kind/ns/name`."""
+
+    def external_keys(self) -> list[tuple[str, str, str]]:
+        """`external` as (kind, namespace, name) keys."""
+        return [tuple(e.split("/")) for e in self.external]  # type: ignore[misc]
+
+
+class ResourceSpec(ConfigModel):
+    """CPU and memory quantities, e.g. `{cpu: 100m, memory: 128Mi}`."""
+
+    cpu: str | None = None
+    memory: str | None = None
+
+
+class Resources(ConfigModel):
+    """Container requests and limits."""
+
+    container: str | None = None
+    """Container to set them on; default: the container named like the Deployment."""
+    requests: ResourceSpec | None = None
+    limits: ResourceSpec | None = None
+
+
+class ImageOverride(ConfigModel):
+    """A kustomize image override: pin a tag or digest, or rename the image."""
+
+    name: str
+    new_name: str | None = None
+    new_tag: str | None = None
+    digest: str | None = None
+
+
+class Tuning(ConfigModel):
+    """Settings a layer passes to its units, and a unit may override."""
+
+    interval: Duration | None = None
+    """How often Flux re-applies the unit."""
+    retry_interval: Duration | None = None
+    """How soon Flux retries after a failure."""
+    timeout: Duration | None = None
+    """How long an apply and health check may take."""
+    prune: bool | None = None
+    """Delete objects removed from Git."""
+    wait: bool | None = None
+    """Wait for every applied object to become ready."""
+    decryption: bool | None = None
+    """Decrypt SOPS-encrypted manifests with the stack's age key."""
+    substitute: dict[str, str] | None = None
+    """postBuild variables (`${name}` in manifests)."""
+    target_namespace: Namespace | None = None
+    """Namespace every namespaced object of the unit goes to."""
+
+
+class UnitConfig(Tuning):
+    """One Flux Kustomization inside a layer, e.g. `infrastructure-traefik`."""
+
+    enabled: bool = True
+    """Render this unit."""
+    path: str | None = None
+    """Path in the repository; default `./<layer>/<unit>`."""
+    depends_on: list[str] = []
+    """Units of the same layer (`metallb`), other layers (`monitoring`) or `layer/unit`."""
+    replicas: dict[str, Annotated[int, Field(ge=0)]] = {}
+    """Replica count per Deployment name (rendered as a kustomize patch)."""
+    images: list[ImageOverride] = []
+    """Image tag/digest pins (kustomize `images`)."""
+    resources: dict[str, Resources] = {}
+    """Container resources per Deployment name (rendered as a kustomize patch)."""
+
+
+class LayerConfig(UnitConfig):
+    """A layer: one Kustomization, or a group of units sharing defaults."""
+
+    units: dict[Name, UnitConfig] = {}
+    """The layer's units; empty means the layer is one Kustomization at `path`."""
+
+
+class Defaults(Tuning):
+    """Defaults for every layer."""
+
+    interval: Duration = "10m"
+    retry_interval: Duration | None = "2m"
+    timeout: Duration | None = "5m"
+    prune: bool = True
+    wait: bool = True
+
+
+class GitopsConfig(ConfigModel):
+    """Everything under `gitops:` in a stack file."""
+
+    cluster: ClusterConfig
+    repository: RepositoryConfig
+    flux: FluxConfig = FluxConfig()
+    defaults: Defaults = Defaults()
+    layers: dict[Name, LayerConfig] = {}
+    """Layers in order; each names what it depends on."""
+
+
+def parse_config(values: Mapping[str, Any], *, source: str) -> GitopsConfig:
+    """Validate the `gitops:` keys (without the `gitops:` prefix); errors name `source`."""
+    try:
+        return GitopsConfig.model_validate(dict(values))
+    except pydantic.ValidationError as err:
+        lines = [f"{NAMESPACE}:{issue}" for issue in issues_from(err)]
+        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+
+
+def load_stack_file(path: Path) -> dict[str, Any]:
+    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped."""
+    if not path.is_file():
+        raise ConfigError(f"{path.name}: stack file not found at {path}")
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path.name}: not valid YAML: {err}") from None
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path.name}: 'config' must be a mapping")
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+
+
+def from_pulumi() -> GitopsConfig:
+    """Read and validate the running stack's `gitops:` config."""
+    import pulumi
+    from pulumi.runtime.config import CONFIG, get_config_env
+
+    prefix = f"{NAMESPACE}:"
+    raw = {**get_config_env(), **CONFIG.get()}
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key.startswith(prefix):
+            try:
+                values[key[len(prefix) :]] = json.loads(text) if isinstance(text, str) else text
+            except json.JSONDecodeError:
+                values[key[len(prefix) :]] = text
+    stack = pulumi.get_stack()
+    if not values:
+        raise ConfigError(
+            f"Pulumi.{stack}.yaml: no '{prefix}' keys; expected at least "
+            f"{prefix}cluster and {prefix}repository"
+        )
+    return parse_config(values, source=f"Pulumi.{stack}.yaml")
+
+
+def config_env(values: Mapping[str, Any]) -> dict[str, str]:
+    """`PULUMI_CONFIG`-style entries (`gitops:key` -> JSON) for running a program on `values`."""
+    return {f"{NAMESPACE}:{k}": json.dumps(v) for k, v in values.items()}
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    """Path of `Pulumi.<stack>.yaml` in the project."""
+    return project_dir / f"Pulumi.{stack}.yaml"

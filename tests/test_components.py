@@ -1,0 +1,61 @@
+"""GitSource and Layers components under Pulumi's mock runtime."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from gitops_sdk import GitRepository, GitSource, Layers, LayerSet, SpecError, synth
+from gitops_sdk.synth import RecordingMocks
+
+
+def repo(**extra: object) -> GitRepository:
+    return GitRepository(
+        name="fleet",
+        namespace="flux-system",
+        url="https://github.com/org/fleet",
+        interval="1m",
+        **extra,
+    )
+
+
+def test_git_source_registers_repository_and_secret_credentials(mocks: RecordingMocks) -> None:
+    src = repo(secret_ref={"name": "fleet-auth"})
+    synth.run(
+        lambda: GitSource("fleet", src, credentials={"username": "git", "password": "s3cr3t"})
+    )
+    types = [(r.type, r.name) for r in mocks.resources]
+    assert ("gitops:source:GitSource", "fleet") in types
+    assert ("kubernetes:core/v1:Secret", "fleet-auth") in types
+    (secret,) = mocks.by_kind("Secret")
+    assert secret["metadata"] == {"name": "fleet-auth", "namespace": "flux-system"}
+    # The password reaches the engine only as a Pulumi secret.
+    assert pulumi.runtime.rpc.is_rpc_secret(secret["stringData"])
+    assert "s3cr3t" not in str(synth.redact(secret))
+    (git,) = mocks.by_kind("GitRepository")
+    assert git["spec"]["secretRef"] == {"name": "fleet-auth"}
+
+
+def test_git_source_credentials_need_a_secret_ref(mocks: RecordingMocks) -> None:
+    with pytest.raises(SpecError, match=r"spec.secretRef: is not set but credentials were given"):
+        GitSource("fleet", repo(), credentials={"password": "x"})
+
+
+def test_layers_register_kustomizations_under_layer_components(mocks: RecordingMocks) -> None:
+    src = repo()
+    layers = LayerSet(src, defaults={"interval": "10m", "prune": True})
+    infra = layers.layer("infrastructure")
+    infra.unit("metallb")
+    layers.layer("apps", depends_on=[infra])
+    built = layers.build()
+
+    def program() -> None:
+        source = GitSource("fleet", src)
+        Layers("layers", built, resolve={id(src): source.repository})
+
+    synth.run(program)
+    comps = [r.name for r in mocks.resources if r.type == "gitops:layers:Layer"]
+    assert comps == ["layers-infrastructure", "layers-apps"]
+    apps = next(o for o in mocks.by_kind("Kustomization") if o["metadata"]["name"] == "apps")
+    assert apps["spec"]["dependsOn"] == [{"name": "infrastructure-metallb"}]
+    assert apps["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "fleet"}

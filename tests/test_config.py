@@ -1,0 +1,95 @@
+"""The `gitops:` stack config schema: errors name the stack file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gitops_sdk import ConfigError
+from gitops_sdk.config import load_stack_file, parse_config
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = {
+    "cluster": {"name": "kubestaging", "environment": "staging"},
+    "repository": {"url": "https://github.com/org/fleet"},
+}
+
+
+def parse(**overrides: object) -> object:
+    return parse_config({**BASE, **overrides}, source="Pulumi.staging.yaml")
+
+
+@pytest.mark.parametrize("stack", ["staging", "production"])
+def test_shipped_stack_files_are_valid(stack: str) -> None:
+    cfg = parse_config(
+        load_stack_file(ROOT / f"Pulumi.{stack}.yaml"), source=f"Pulumi.{stack}.yaml"
+    )
+    assert cfg.cluster.environment == stack
+    assert cfg.cluster.architectures == ["arm64"]
+    assert list(cfg.layers) == ["infrastructure", "monitoring", "security", "apps"]
+
+
+def test_defaults_fill_what_is_not_set() -> None:
+    cfg = parse()
+    assert cfg.repository.branch == "main"
+    assert cfg.repository.interval == "1m"
+    assert cfg.flux.namespace == "flux-system"
+    assert cfg.defaults.prune is True
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"cluster": {"name": "kubestaging"}},
+            r"Pulumi.staging.yaml: gitops:cluster.environment: required field is missing",
+        ),
+        (
+            {"repository": {"url": "git@github.com:org/fleet"}},
+            r"gitops:repository.url 'git@github.com:org/fleet': is an scp-like address.*"
+            r"'ssh://git@github.com/org/fleet'",
+        ),
+        (
+            {"repository": {"url": "https://x", "interval": "often"}},
+            r"gitops:repository.interval 'often': is not a duration",
+        ),
+        (
+            {"layers": {"apps": {"interval": "5 minutes"}}},
+            r"gitops:layers.apps.interval '5 minutes': is not a duration",
+        ),
+        ({"layers": {"Apps": {}}}, r"gitops:layers.Apps 'Apps': is not a DNS-1123 subdomain"),
+        (
+            {"layers": {"apps": {"units": {"demo": {"replicas": {"demo": "three"}}}}}},
+            r"gitops:layers.apps.units.demo.replicas.demo 'three': input should be a valid integer",
+        ),
+        ({"layers": {"apps": {"prunne": True}}}, r"gitops:layers.apps.prunne True: unknown field"),
+        (
+            {"cluster": {"name": "x", "environment": "staging", "architectures": ["riscv"]}},
+            r"gitops:cluster.architectures\[0\] 'riscv': expected 'arm64', 'amd64' or 'arm'",
+        ),
+        (
+            {"flux": {"external": ["Kustomization/crds"]}},
+            r"gitops:flux.external\[0\] 'Kustomization/crds': expected 'Kind/namespace/name'",
+        ),
+        (
+            {"flux": {"namespace": "Flux_System"}},
+            r"gitops:flux.namespace 'Flux_System': is not a DNS-1123 label",
+        ),
+        ({"bogus": 1}, r"gitops:bogus 1: unknown field"),
+    ],
+)
+def test_bad_config_names_file_key_value_and_expectation(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(**overrides)
+
+
+def test_stack_file_problems(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"Pulumi.nope.yaml: stack file not found"):
+        load_stack_file(tmp_path / "Pulumi.nope.yaml")
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text("config: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"Pulumi.bad.yaml: not valid YAML"):
+        load_stack_file(bad)
+    bad.write_text("config:\n  gitops:cluster: {name: x}\n  other:key: 1\n")
+    assert load_stack_file(bad) == {"cluster": {"name": "x"}}
