@@ -21,8 +21,11 @@ from .errors import (
     stack_context,
 )
 from .graph import FluxGraph
+from .helm import HelmRelease
+from .image import ImagePolicy, ImageRepository, ImageUpdateAutomation, TagPolicy
 from .kustomize import Kustomization
 from .layers import LayerSet
+from .notification import Alert, Provider, Receiver
 from .resources import FluxResource, register
 from .source import (
     Bucket,
@@ -34,6 +37,7 @@ from .source import (
 )
 
 __all__ = [
+    "Alert",
     "Bucket",
     "ConfigError",
     "CrossReferenceError",
@@ -47,12 +51,19 @@ __all__ = [
     "GitopsConfig",
     "GitopsError",
     "HelmChart",
+    "HelmRelease",
     "HelmRepository",
+    "ImagePolicy",
+    "ImageRepository",
+    "ImageUpdateAutomation",
     "Kustomization",
     "LayerSet",
     "Layers",
     "OCIRepository",
+    "Provider",
+    "Receiver",
     "SpecError",
+    "TagPolicy",
     "ToolError",
     "UnknownKindError",
     "UnsupportedApiVersionError",

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime
 import re
+import types
+import typing
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, ClassVar, Self
 
@@ -178,10 +180,6 @@ def _alias(name: str) -> str:
     return to_camel(name)
 
 
-# Python field name -> manifest name, for error paths when input used the Python names.
-_ALIASES: dict[str, str] = {}
-
-
 class FluxModel(BaseModel):
     """Base of every part of a Flux object: snake_case in Python, camelCase in manifests."""
 
@@ -199,7 +197,7 @@ class FluxModel(BaseModel):
         try:
             super().__init__(**data)
         except pydantic.ValidationError as err:
-            raise SpecError(type(self).__name__, None, issues_from(err)) from None
+            raise SpecError(type(self).__name__, None, issues_from(err, type(self))) from None
 
     # Tell pydantic this __init__ only wraps errors, so nested validation need not call it.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
@@ -212,13 +210,6 @@ class FluxModel(BaseModel):
             return {k: v for k, v in data.items() if v is not None}
         return data
 
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        for field, info in cls.model_fields.items():
-            if info.alias:
-                _ALIASES[field] = info.alias
-
     def to_dict(self) -> dict[str, Any]:
         """The camelCase manifest fragment, with only the fields that were set."""
         return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -230,11 +221,11 @@ _PYDANTIC_PROBLEMS = {
 }
 
 
-def issues_from(err: pydantic.ValidationError, prefix: str = "") -> list[FieldIssue]:
-    """Turn pydantic's errors into field issues with manifest (camelCase) paths."""
+def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[FieldIssue]:
+    """Turn pydantic's errors on a `root` model into field issues with manifest paths."""
     out = []
     for e in err.errors():
-        path = prefix + _path(e["loc"])
+        path = _path(e["loc"], root)
         kind = e["type"]
         value = _MISSING if kind == "missing" else e.get("input", _MISSING)
         if kind in ("value_error", "assertion_error"):
@@ -264,16 +255,54 @@ _REMOVED_FIELD_HINTS = {
 }
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
+def _path(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
+    """The manifest (camelCase) path of an error location, following the model's field types:
+    pydantic reports a field by the name the input used, which may be the Python name."""
     out = ""
+    current: Any = root
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith("function-") or part == "[key]":
+            current = _inner(current, list)
             continue
+        if part.startswith("function-") or part == "[key]":
+            continue
+        model = _model_in(current)
+        if model is not None and part == model.__name__:
+            continue  # a union member's tag
+        name = part
+        if model is not None:
+            info = model.model_fields.get(part) or next(
+                (i for i in model.model_fields.values() if i.alias == part), None
+            )
+            name = (info.alias or part) if info else part
+            current = info.annotation if info else None
         else:
-            out += ("." if out else "") + _ALIASES.get(part, part)
+            current = _inner(current, dict)  # a mapping key: keep it as written
+        out += ("." if out else "") + name
     return out
+
+
+def _members(tp: Any) -> list[Any]:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(tp) for m in _members(arg)]
+    return [tp]
+
+
+def _model_in(tp: Any) -> type[BaseModel] | None:
+    for member in _members(tp):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            return member
+    return None
+
+
+def _inner(tp: Any, container: type) -> Any:
+    for member in _members(tp):
+        if typing.get_origin(member) is container:
+            return typing.get_args(member)[-1]
+    return None
 
 
 # --- references ------------------------------------------------------------------------------
@@ -308,8 +337,12 @@ class ObjectRef(FluxModel):
         kind, name, namespace = ident
         fields = cls.model_fields
         if cls.expected_kinds and kind not in cls.expected_kinds:
+            blame = "kind" if "kind" in fields else "name"
             raise Invalid(
-                "kind", kind, f"{name!r} is {_a(kind)}; expected {_a(_either(cls.expected_kinds))}"
+                blame,
+                kind if blame == "kind" else name,
+                (f"{name!r} is" if blame == "kind" else "is")
+                + f" {_a(kind)}; expected {_a(_either(cls.expected_kinds))}",
             )
         as_dict: dict[str, Any] = {"name": name}
         if "kind" in fields:
@@ -319,7 +352,7 @@ class ObjectRef(FluxModel):
         try:
             ref = handler(as_dict)
         except pydantic.ValidationError as err:
-            issue = issues_from(err)[0]
+            issue = issues_from(err, cls)[0]
             raise Invalid(
                 issue.path, issue.value, f"{name!r} is {_a(kind)}; {issue.problem}"
             ) from None
@@ -366,6 +399,24 @@ class NamespacedObjectKindReference(ObjectRef):
     kind: str
     name: str
     namespace: str | None = None
+
+
+def refs_with_paths(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, ObjectRef]]:
+    """Every reference inside `model` with its manifest path (`spec.sourceRef`, ...)."""
+    for field, info in type(model).model_fields.items():
+        value = getattr(model, field)
+        path = f"{prefix}.{info.alias or field}" if prefix else (info.alias or field)
+        yield from _walk_paths(value, path)
+
+
+def _walk_paths(value: Any, path: str) -> Iterator[tuple[str, ObjectRef]]:
+    if isinstance(value, ObjectRef):
+        yield path, value
+    if isinstance(value, BaseModel):
+        yield from refs_with_paths(value, path)
+    elif isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            yield from _walk_paths(item, f"{path}[{i}]")
 
 
 def iter_refs(model: BaseModel) -> Iterator[ObjectRef]:
@@ -466,7 +517,7 @@ class FluxObject(FluxModel):
             name = data.get("name") or (meta.get("name") if isinstance(meta, dict) else None)
             if isinstance(meta, ObjectMeta):
                 name = meta.name
-            raise SpecError(self.kind, name, issues_from(err)) from None
+            raise SpecError(self.kind, name, issues_from(err, type(self))) from None
 
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
@@ -493,13 +544,26 @@ class FluxObject(FluxModel):
     @pydantic.model_validator(mode="after")
     def _local_refs(self) -> Self:
         # A reference built from an object in our own namespace needs no namespace: write the
-        # short form Flux's own tooling writes.
+        # short form Flux's own tooling writes. One that cannot carry a namespace must not
+        # silently point at a same-named object here.
         own = self.metadata.namespace
-        for ref in iter_refs(self):
+        for path, ref in refs_with_paths(self):
+            if ref.target is None:
+                continue
             fields_set = ref.model_fields_set
-            if ref.target is not None and "namespace" in fields_set and ref.namespace == own:  # type: ignore[attr-defined]
+            if "namespace" in fields_set and getattr(ref, "namespace", None) == own:
                 object.__setattr__(ref, "namespace", None)
                 fields_set.discard("namespace")
+            elif "namespace" not in type(ref).model_fields:
+                ident = flux_identity(ref.target)
+                theirs = ident[2] if ident else None
+                if theirs and own and theirs != own:
+                    raise Invalid(
+                        path,
+                        f"{theirs}/{ident[1] if ident else '?'}",
+                        f"is in namespace {theirs!r}, but this reference can only name an "
+                        f"object in {own!r}",
+                    )
         return self
 
     @property

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
 
-from pydantic import BaseModel
-
-from ._model import FluxObject, ObjectRef
+from ._model import FluxObject, ObjectRef, refs_with_paths
 from .errors import CrossReferenceError, DependencyCycleError
 
 Key = tuple[str, str, str]
@@ -22,24 +19,6 @@ Key = tuple[str, str, str]
 _DEPENDS_ON_KINDS = ("Kustomization", "HelmRelease")
 # Values and substitutions must exist or reconciliation fails; check those Secret/ConfigMap refs.
 _CHECKED_DATA_REFS = re.compile(r"\.(valuesFrom|substituteFrom)\[")
-
-
-def refs_with_paths(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, ObjectRef]]:
-    """Every reference inside `model` with its manifest path (`spec.sourceRef`, ...)."""
-    for field, info in type(model).model_fields.items():
-        value = getattr(model, field)
-        path = f"{prefix}.{info.alias or field}" if prefix else (info.alias or field)
-        yield from _walk(value, path)
-
-
-def _walk(value: Any, path: str) -> Iterator[tuple[str, ObjectRef]]:
-    if isinstance(value, ObjectRef):
-        yield path, value
-    if isinstance(value, BaseModel):
-        yield from refs_with_paths(value, path)
-    elif isinstance(value, (list, tuple)):
-        for i, item in enumerate(value):
-            yield from _walk(item, f"{path}[{i}]")
 
 
 def key_of(obj: FluxObject, default_namespace: str) -> Key:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import pydantic
 from pydantic import AfterValidator
@@ -157,6 +157,10 @@ class ImageRepository(FluxObject):
     removed_versions = _REMOVED
 
     spec: ImageRepositorySpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
 
 
 # --- ImagePolicy ---------------------------------------------------------------------------------
@@ -345,6 +349,10 @@ class ImagePolicy(FluxObject):
     removed_versions = _REMOVED
 
     spec: ImagePolicySpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
 
 
 # --- ImageUpdateAutomation -------------------------------------------------------------------
@@ -610,3 +618,7 @@ class ImageUpdateAutomation(FluxObject):
     removed_versions = _REMOVED
 
     spec: ImageUpdateAutomationSpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 
 import pydantic
 from pydantic import AfterValidator
@@ -24,7 +24,6 @@ from ._model import (
     ObjectRef,
     SecretRef,
     ShortDuration,
-    flux_identity,
 )
 from .errors import _MISSING
 
@@ -183,6 +182,10 @@ class Provider(FluxObject):
 
     spec: ProviderSpec = FILLED
 
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
+
 
 # --- references to event sources and webhook targets ---------------------------------------------
 
@@ -291,20 +294,9 @@ class Alert(FluxObject):
 
     spec: AlertSpec = FILLED
 
-    @pydantic.model_validator(mode="after")
-    def _provider_in_own_namespace(self) -> Self:
-        # providerRef has no namespace: a Provider object from elsewhere would silently turn
-        # into a reference to a same-named Provider in the Alert's namespace.
-        ident = flux_identity(self.spec.provider_ref.target)
-        own = self.metadata.namespace
-        if ident is not None and ident[2] is not None and own is not None and ident[2] != own:
-            raise Invalid(
-                "spec.providerRef.name",
-                ident[1],
-                f"the Provider is in namespace {ident[2]!r}; an Alert can only use a Provider "
-                f"in its own namespace ({own!r})",
-            )
-        return self
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
 
 
 # --- Receiver ------------------------------------------------------------------------------------
@@ -445,3 +437,7 @@ class Receiver(FluxObject):
     removed_versions = _REMOVED
 
     spec: ReceiverSpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...

@@ -6,7 +6,7 @@ GitRepository, OCIRepository, HelmRepository, HelmChart, Bucket and ExternalArti
 from __future__ import annotations
 
 import re
-from typing import Literal, Self, get_args
+from typing import TYPE_CHECKING, Any, Literal, Self, get_args
 
 import pydantic
 
@@ -160,6 +160,10 @@ class GitRepository(FluxObject):
 
     spec: GitRepositorySpec = FILLED
 
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
+
 
 # --- OCIRepository -------------------------------------------------------------------------------
 
@@ -265,6 +269,10 @@ class OCIRepository(FluxObject):
 
     spec: OCIRepositorySpec = FILLED
 
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
+
 
 # --- HelmRepository ------------------------------------------------------------------------------
 
@@ -340,6 +348,10 @@ class HelmRepository(FluxObject):
 
     spec: HelmRepositorySpec = FILLED
 
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
+
 
 # --- HelmChart -----------------------------------------------------------------------------------
 
@@ -401,6 +413,10 @@ class HelmChart(FluxObject):
     removed_versions = _REMOVED
 
     spec: HelmChartSpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
 
 
 # --- Bucket --------------------------------------------------------------------------------------
@@ -531,6 +547,10 @@ class Bucket(FluxObject):
 
     spec: BucketSpec = FILLED
 
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
+
 
 # --- ExternalArtifact ----------------------------------------------------------------------------
 
@@ -549,3 +569,7 @@ class ExternalArtifact(FluxObject):
     kind = "ExternalArtifact"
 
     spec: ExternalArtifactSpec | None = None
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...

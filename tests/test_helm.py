@@ -361,7 +361,7 @@ def test_depends_on_a_kustomization_is_rejected() -> None:
     )
     with pytest.raises(
         errors.SpecError,
-        match=r"^HelmRelease 'podinfo': spec.dependsOn\[0\].kind 'Kustomization': 'infra' is a "
+        match=r"^HelmRelease 'podinfo': spec.dependsOn\[0\].name 'infra': is a "
         r"Kustomization; expected a HelmRelease$",
     ):
         make(dependsOn=[ks])

@@ -254,7 +254,7 @@ def test_message_template_data_inside_blocks() -> None:
         ),
         (
             lambda: demo_policy(image_repository_ref=fleet_repo()),
-            r"spec.imageRepositoryRef.kind 'GitRepository': 'k8s-cluster-config' is a "
+            r"spec.imageRepositoryRef.name 'k8s-cluster-config': is a "
             r"GitRepository; expected an ImageRepository",
         ),
     ],

@@ -293,7 +293,7 @@ def test_source_ref_of_a_helm_repository_names_the_kind() -> None:
 def test_depends_on_a_source_is_rejected() -> None:
     with pytest.raises(
         errors.SpecError,
-        match=r"spec.dependsOn\[1\].kind 'GitRepository': 'k8s-cluster-config' is a "
+        match=r"spec.dependsOn\[1\].name 'k8s-cluster-config': is a "
         r"GitRepository; expected a Kustomization$",
     ):
         make(dependsOn=[{"name": "infra"}, repo()])

@@ -265,7 +265,7 @@ def test_bad_provider(spec: dict[str, Any], message: str) -> None:
         ({"event_sources": []}, r"spec.eventSources \[\]: must list at least one event source"),
         (
             {"provider_ref": fleet()},
-            r"spec.providerRef.kind 'GitRepository': 'k8s-cluster-config' is a GitRepository; "
+            r"spec.providerRef.name 'k8s-cluster-config': is a GitRepository; "
             r"expected a Provider",
         ),
         (
@@ -290,8 +290,9 @@ def test_alert_provider_must_share_the_namespace() -> None:
     elsewhere = Provider(name="slack", namespace="monitoring", type="slack")
     with pytest.raises(
         errors.SpecError,
-        match=r"Alert 'on-call': spec.providerRef.name 'slack': the Provider is in namespace "
-        r"'monitoring'; an Alert can only use a Provider in its own namespace \('flux-system'\)",
+        match=r"Alert 'on-call': spec.providerRef 'monitoring/slack': is in namespace "
+        r"'monitoring', "
+        r"but this reference can only name an object in 'flux-system'$",
     ):
         alert(provider_ref=elsewhere)
 
