@@ -184,7 +184,7 @@ def parse_config(values: Mapping[str, Any], *, source: str) -> GitopsConfig:
     try:
         return GitopsConfig.model_validate(dict(values))
     except pydantic.ValidationError as err:
-        lines = [f"{NAMESPACE}:{issue}" for issue in issues_from(err)]
+        lines = [f"{NAMESPACE}:{issue}" for issue in issues_from(err, GitopsConfig)]
         raise ConfigError(f"{source}: " + "; ".join(lines)) from None
 
 
