@@ -1,7 +1,5 @@
 """`python -m gitops_sdk` runs the `gitops` command."""
 
-import sys
+from .cli import run
 
-from .cli import main
-
-sys.exit(main())
+run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     paths = synth.write(objects, args.out)
     print(f"{args.stack}: wrote {len(paths)} objects to {args.out}")
     print(synth.summary(objects))
+    for line in synth.NOTES:
+        print(f"note: {line}", file=sys.stderr)
     if args.crds:
         problems = validate_tree(args.out, args.crds)
         for line in problems:
@@ -80,6 +83,15 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--crds", type=Path, required=True, help="folder of CRD YAML files")
     v.set_defaults(func=cmd_validate)
     return p
+
+
+def run() -> None:
+    """Console entry: exit without interpreter teardown, where event loops that Pulumi's mock
+    runtime left on worker threads would print noise while being garbage collected."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

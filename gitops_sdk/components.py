@@ -36,10 +36,14 @@ class GitSource(pulumi.ComponentResource):
         repository: GitRepository,
         *,
         credentials: Mapping[str, pulumi.Input[str]] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        wait: bool | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`depends_on` (e.g. the Flux install's CRDs) is applied to every child; `wait` makes
+        `pulumi up` wait for the repository to be Ready."""
         super().__init__("gitops:source:GitSource", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         self.secret = None
         deps: list[pulumi.Resource] = []
         if credentials:
@@ -66,7 +70,8 @@ class GitSource(pulumi.ComponentResource):
         self.repository = FluxResource(
             f"{name}-repository",
             repository,
-            pulumi.ResourceOptions(parent=self, depends_on=deps),
+            pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, *deps]),
+            wait=wait,
         )
         self.register_outputs({"name": repository.name, "url": repository.spec.url})
 
@@ -90,8 +95,12 @@ class Layers(pulumi.ComponentResource):
         kustomizations: Sequence[FluxObject],
         *,
         resolve: Mapping[int, pulumi.Resource] | None = None,
+        depends_on: Sequence[pulumi.Resource] = (),
+        wait: bool | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`depends_on` is applied to every Kustomization; `wait` makes `pulumi up` wait for
+        each to be Ready (so a failing layer names itself and its condition message)."""
         super().__init__("gitops:layers:Layers", name, None, opts)
         self.layers = {}
         self.kustomizations = {}
@@ -108,8 +117,9 @@ class Layers(pulumi.ComponentResource):
             res = FluxResource(
                 f"{name}-{obj.name}",
                 obj,
-                pulumi.ResourceOptions(parent=self.layers[layer]),
+                pulumi.ResourceOptions(parent=self.layers[layer], depends_on=list(depends_on)),
                 resolve=made,
+                wait=wait,
             )
             made[id(obj)] = res
             self.kustomizations[obj.name] = res

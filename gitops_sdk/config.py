@@ -26,6 +26,7 @@ import yaml
 from pydantic import AfterValidator, Field
 
 from ._model import Duration, FluxModel, Name, Namespace, issues_from
+from .controller import FluxInstallArgs
 from .errors import ConfigError
 from .source import _check_git_url
 
@@ -71,21 +72,33 @@ def _check_external(value: str) -> str:
     return value
 
 
-class FluxConfig(ConfigModel):
-    """How Flux itself is set up."""
+class FluxConfig(FluxInstallArgs):
+    """How Flux itself is installed and tuned (every `FluxInstallArgs` key: `version`,
+    `manifest`, `sha256`, `components`, `defaults`, `controllers`, `scheduling`,
+    `noCrossNamespaceRefs`, `defaultServiceAccount`, `registry`, `wait`, `namespace`), plus:"""
 
-    version: str = "2.9.4"
-    """Flux release the stack pins."""
-    namespace: Namespace = "flux-system"
-    """Namespace of Flux and of the stack's Flux objects."""
-    no_cross_namespace_refs: bool = False
-    """Multi-tenancy lockdown: reject references to objects in other namespaces."""
+    install: bool = True
+    """Install Flux with the embedded controller; false when Flux is already on the cluster."""
     external: list[Annotated[str, AfterValidator(_check_external)]] = []
     """Flux objects made outside this stack that references may name, as `Kind/ns/name`."""
 
     def external_keys(self) -> list[tuple[str, str, str]]:
         """`external` as (kind, namespace, name) keys."""
         return [tuple(e.split("/")) for e in self.external]  # type: ignore[misc]
+
+    def install_args(
+        self, architectures: list[str], *, manifest: str | None = None
+    ) -> FluxInstallArgs:
+        """The install args: scheduling on the cluster's architectures unless `scheduling` names
+        its own; `manifest` (e.g. from GITOPS_FLUX_MANIFEST) when the config sets none."""
+        values = self.model_dump(
+            exclude={"install", "external"}, exclude_unset=True, by_alias=False
+        )
+        scheduling = values.setdefault("scheduling", {})
+        scheduling.setdefault("architectures", architectures)
+        if manifest and "manifest" not in values:
+            values["manifest"] = manifest
+        return FluxInstallArgs(**values)
 
 
 class ResourceSpec(ConfigModel):

@@ -17,6 +17,20 @@ from ._model import FluxObject, iter_refs
 
 M = TypeVar("M", bound=FluxObject)
 
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+"""pulumi-kubernetes waits until the object's Ready condition is True and, when it turns False,
+fails the update with the condition's message (which object, what went wrong)."""
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+"""pulumi-kubernetes does not wait for the object at all."""
+
+
+def await_annotations(wait: bool | None) -> dict[str, str]:
+    """The annotations for `wait`: True waits for Ready, False skips awaiting, None is the
+    provider's default (for custom resources: no wait)."""
+    if wait is None:
+        return {}
+    return dict(WAIT_READY if wait else SKIP_AWAIT)
+
 
 def resource_name(obj: FluxObject) -> str:
     """A stable Pulumi name for a Flux object: `<kind>-<namespace>-<name>` in lower case."""
@@ -36,9 +50,11 @@ class FluxResource(CustomResource, Generic[M]):
         opts: pulumi.ResourceOptions | None = None,
         *,
         resolve: Mapping[int, pulumi.Resource] | None = None,
+        wait: bool | None = None,
     ) -> None:
         """Register `obj`. `resolve` maps `id(model)` of referenced models to their resources,
-        for references that were built from models rather than from resources."""
+        for references that were built from models rather than from resources; `wait` makes
+        `pulumi up` wait for the object to be Ready (see `await_annotations`)."""
         deps: list[pulumi.Resource] = []
         for ref in iter_refs(obj):
             target = ref.target
@@ -49,11 +65,14 @@ class FluxResource(CustomResource, Generic[M]):
         manifest = obj.to_manifest()
         merged = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(depends_on=deps), opts)
         extra = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
+        metadata = dict(manifest["metadata"])
+        if annotations := await_annotations(wait):
+            metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
         super().__init__(
             resource_name,
             api_version=manifest["apiVersion"],
             kind=manifest["kind"],
-            metadata=manifest["metadata"],
+            metadata=metadata,
             opts=merged,
             **extra,
         )
@@ -69,9 +88,10 @@ def register(
     *,
     name: str | None = None,
     resolve: Mapping[int, pulumi.Resource] | None = None,
+    wait: bool | None = None,
 ) -> FluxResource[Any]:
     """Register one Flux object; the Pulumi name defaults to `resource_name(obj)`."""
-    return FluxResource(name or resource_name(obj), obj, opts, resolve=resolve)
+    return FluxResource(name or resource_name(obj), obj, opts, resolve=resolve, wait=wait)
 
 
 def register_all(

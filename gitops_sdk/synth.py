@@ -21,6 +21,21 @@ from pulumi.runtime.sync_await import _sync_await
 from .config import config_env, load_stack_file, stack_file
 from .errors import ConfigError, stack_context
 
+_OFFLINE: list[bool] = []
+NOTES: list[str] = []
+"""What the last synth left out and why; the CLI prints these after the summary."""
+
+
+def offline() -> bool:
+    """True while `run_stack_program` runs a program under the mock runtime."""
+    return bool(_OFFLINE)
+
+
+def note(message: str) -> None:
+    """Record something a synth left out, for the user to see."""
+    NOTES.append(message)
+
+
 REDACTED_NOTE = "gitops-sdk/synth"
 """Annotation synth puts on a Secret whose data it left out."""
 
@@ -94,12 +109,23 @@ def run_stack_program(
         raise ConfigError(f"Pulumi.yaml: program {program} not found")
     start(mocks, stack=stack, config=values)
     sys.path.insert(0, str(program.parent))
+    NOTES.clear()
+    _OFFLINE.append(True)
     try:
         with stack_context(stack):
             run(lambda: runpy.run_path(str(program), run_name="__main__"))
     finally:
+        _OFFLINE.pop()
         sys.path.remove(str(program.parent))
+        # The program's own modules are re-imported fresh by the next run.
+        for mod in [m for m, v in sys.modules.items() if _from(v, program.parent)]:
+            del sys.modules[mod]
     return mocks
+
+
+def _from(module: Any, folder: Path) -> bool:
+    file = getattr(module, "__file__", None)
+    return isinstance(file, str) and Path(file).resolve().parent == folder.resolve()
 
 
 def redact(doc: dict[str, Any]) -> dict[str, Any]:
@@ -135,13 +161,15 @@ _META = ("name", "namespace", "labels", "annotations")
 
 def canonical(doc: dict[str, Any]) -> dict[str, Any]:
     """Deterministic key order (the engine does not keep it): Kubernetes' usual top-level and
-    metadata order, everything below sorted."""
+    metadata order, everything below sorted; whole numbers back to integers."""
 
     def ordered(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: ordered(value[k]) for k in sorted(value)}
         if isinstance(value, list):
             return [ordered(v) for v in value]
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # the engine's wire format has only doubles
         return value
 
     def first(d: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:

@@ -1,11 +1,36 @@
-"""The homelab composed from the SDK: the Git source, then the layers
-infrastructure -> monitoring -> security -> apps, all driven by the stack's `gitops:` config."""
+"""The homelab composed from the SDK: Flux itself (the embedded controller), the Git source,
+then the layers infrastructure -> monitoring -> security -> apps, all driven by the stack's
+`gitops:` config."""
 
 from __future__ import annotations
 
+import os
+
 import pulumi
 
-from gitops_sdk import FluxGraph, GitopsConfig, GitRepository, GitSource, Layers, LayerSet
+from gitops_sdk import FluxGraph, GitopsConfig, GitRepository, GitSource, Layers, LayerSet, synth
+from gitops_sdk.controller import FluxInstall, InstallManifestError, load_manifest
+
+MANIFEST_ENV = "GITOPS_FLUX_MANIFEST"
+"""A local copy of the Flux install manifest, for offline and air-gapped runs."""
+
+
+def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> FluxInstall | None:
+    """Install and tune Flux, unless the stack says Flux is already there."""
+    if not cfg.flux.install:
+        return None
+    args = cfg.flux.install_args(
+        list(cfg.cluster.architectures), manifest=os.environ.get(MANIFEST_ENV)
+    )
+    try:
+        docs = load_manifest(args)
+    except InstallManifestError as err:
+        if not (synth.offline() and args.manifest is None):
+            raise
+        # Offline synth with no local manifest: render the rest, and say what is missing.
+        synth.note(f"Flux install objects left out: {err}; set {MANIFEST_ENV} to a local copy")
+        return None
+    return FluxInstall("flux", args, docs=docs, opts=opts)
 
 
 def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -29,7 +54,19 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         no_cross_namespace_refs=cfg.flux.no_cross_namespace_refs,
     ).check()
 
-    source = GitSource("flux-system", repo, opts=opts)
-    layers = Layers("layers", kustomizations, resolve={id(repo): source.repository}, opts=opts)
+    flux = flux_install(cfg, opts)
+    ready = flux.ready if flux else []
+    wait = cfg.flux.wait
+    source = GitSource("flux-system", repo, depends_on=ready, wait=wait, opts=opts)
+    layers = Layers(
+        "layers",
+        kustomizations,
+        resolve={id(repo): source.repository},
+        depends_on=ready,
+        wait=wait,
+        opts=opts,
+    )
     pulumi.export("kustomizations", sorted(layers.kustomizations))
     pulumi.export("source", repo.spec.url)
+    if flux:
+        pulumi.export("flux_namespace", flux.namespace)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,27 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 STACKS = ["staging", "production"]
 
 
+INSTALL = ROOT.parent / "shared" / "flux-install" / "v2.9.4" / "install.yaml"
+
+
 @pytest.fixture(scope="module")
-def rendered() -> dict[str, list[dict[str, Any]]]:
-    return {s: synth.run_stack_program(ROOT, s).kubernetes_objects() for s in STACKS}
+def rendered() -> Iterator[dict[str, list[dict[str, Any]]]]:
+    if not INSTALL.is_file():
+        pytest.skip(
+            "needs ../shared/flux-install (the real Flux install manifest); CI always has it"
+        )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GITOPS_FLUX_MANIFEST", str(INSTALL))
+        yield {s: synth.run_stack_program(ROOT, s).kubernetes_objects() for s in STACKS}
+
+
+def golden_files(folder: Path) -> dict[str, str]:
+    # CRDs are Flux's own (checked against the manifest below), not worth a golden copy each.
+    return {
+        p.relative_to(folder).as_posix(): p.read_text()
+        for p in sorted(folder.rglob("*.yaml"))
+        if not p.name.startswith("customresourcedefinition-")
+    }
 
 
 def by_name(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
@@ -36,11 +55,13 @@ def test_synth_matches_golden_files(stack: str, rendered: dict, tmp_path: Path) 
     out = tmp_path / stack
     synth.write(rendered[stack], out)
     golden = GOLDEN / stack
+    got = golden_files(out)
     if os.environ.get("UPDATE_GOLDEN"):
         shutil.rmtree(golden, ignore_errors=True)
-        shutil.copytree(out, golden)
-    got = {p.relative_to(out).as_posix(): p.read_text() for p in sorted(out.rglob("*.yaml"))}
-    want = {p.relative_to(golden).as_posix(): p.read_text() for p in sorted(golden.rglob("*.yaml"))}
+        for name, text in got.items():
+            (golden / name).parent.mkdir(parents=True, exist_ok=True)
+            (golden / name).write_text(text)
+    want = golden_files(golden)
     assert sorted(got) == sorted(want)
     for name in want:
         assert got[name] == want[name], f"{stack}/{name} differs from the golden file"
@@ -88,6 +109,62 @@ def test_staging_is_aggressive_and_production_conservative(rendered: dict) -> No
     s_git = by_name(rendered["staging"], "GitRepository")["flux-system"]["spec"]
     p_git = by_name(rendered["production"], "GitRepository")["flux-system"]["spec"]
     assert (s_git["interval"], p_git["interval"]) == ("1m", "5m")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_flux_is_installed_on_arm64_before_the_flux_objects(stack: str, rendered: dict) -> None:
+    objects = rendered[stack]
+    kinds = [o["kind"] for o in objects]
+    # The embedded controller first (namespace, CRDs, ...), then the stack's Flux objects.
+    assert kinds.index("Namespace") < kinds.index("CustomResourceDefinition")
+    assert max(i for i, k in enumerate(kinds) if k == "CustomResourceDefinition") < kinds.index(
+        "GitRepository"
+    )
+    install = yaml.safe_load_all(INSTALL.read_text())
+    crds = {
+        d["metadata"]["name"]: d for d in install if d and d["kind"] == "CustomResourceDefinition"
+    }
+    rendered_crds = by_name(objects, "CustomResourceDefinition")
+    assert len(rendered_crds) == 11  # source (6), kustomize, helm, notification (3)
+    for name, crd in rendered_crds.items():
+        assert synth.canonical(crd) == synth.canonical(crds[name])
+    deployments = by_name(objects, "Deployment")
+    assert sorted(deployments) == [
+        "helm-controller",
+        "kustomize-controller",
+        "notification-controller",
+        "source-controller",
+    ]
+    for dep in deployments.values():
+        pod = dep["spec"]["template"]["spec"]
+        assert pod["nodeSelector"] == {"kubernetes.io/arch": "arm64", "kubernetes.io/os": "linux"}
+    limits = deployments["kustomize-controller"]["spec"]["template"]["spec"]["containers"][0][
+        "resources"
+    ]["limits"]
+    assert limits == (
+        {"cpu": "250m", "memory": "192Mi"}
+        if stack == "staging"
+        else {"cpu": "500m", "memory": "256Mi"}
+    )
+    # pulumi up waits for the source and every layer to report Ready.
+    for doc in objects:
+        if doc["kind"] in ("GitRepository", "Kustomization"):
+            assert doc["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def test_offline_synth_without_a_manifest_says_what_it_left_out(monkeypatch) -> None:
+    import urllib.error
+    import urllib.request
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.delenv("GITOPS_FLUX_MANIFEST", raising=False)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    objects = synth.run_stack_program(ROOT, "staging").kubernetes_objects()
+    assert {o["kind"] for o in objects} == {"GitRepository", "Kustomization"}
+    (note,) = synth.NOTES
+    assert "Flux install objects left out" in note and "GITOPS_FLUX_MANIFEST" in note
 
 
 def test_bad_stack_config_fails_before_any_registration(tmp_path: Path) -> None:
