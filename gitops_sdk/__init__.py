@@ -9,6 +9,7 @@ from . import helm, image, kustomize, notification, source, synth
 from ._model import FluxObject, from_manifest
 from .components import GitSource, Layers
 from .config import GitopsConfig
+from .controller import ControllerTuning, FluxInstall, FluxInstallArgs, Scheduling
 from .errors import (
     ConfigError,
     CrossReferenceError,
@@ -27,6 +28,7 @@ from .kustomize import Kustomization
 from .layers import LayerSet
 from .notification import Alert, Provider, Receiver
 from .resources import FluxResource, register
+from .secrets import AgeKeySecret, DecryptionError, NotEncryptedError, SopsSecret
 from .source import (
     Bucket,
     ExternalArtifact,
@@ -37,13 +39,18 @@ from .source import (
 )
 
 __all__ = [
+    "AgeKeySecret",
     "Alert",
     "Bucket",
     "ConfigError",
+    "ControllerTuning",
     "CrossReferenceError",
+    "DecryptionError",
     "DependencyCycleError",
     "ExternalArtifact",
     "FluxGraph",
+    "FluxInstall",
+    "FluxInstallArgs",
     "FluxObject",
     "FluxResource",
     "GitRepository",
@@ -59,9 +66,12 @@ __all__ = [
     "Kustomization",
     "LayerSet",
     "Layers",
+    "NotEncryptedError",
     "OCIRepository",
     "Provider",
     "Receiver",
+    "Scheduling",
+    "SopsSecret",
     "SpecError",
     "TagPolicy",
     "ToolError",

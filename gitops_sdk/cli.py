@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pulumi
 
-from . import synth
+from . import secrets_cli, synth
 from ._model import flux_kinds, from_manifest
 from .crds import validate_tree
 from .errors import GitopsError
@@ -82,6 +82,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("path", type=Path)
     v.add_argument("--crds", type=Path, required=True, help="folder of CRD YAML files")
     v.set_defaults(func=cmd_validate)
+
+    secrets_cli.add_commands(sub)
     return p
 
 

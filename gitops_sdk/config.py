@@ -26,12 +26,18 @@ import yaml
 from pydantic import AfterValidator, Field
 
 from ._model import Duration, FluxModel, Name, Namespace, issues_from
+from .alerting import AlertingArgs
 from .controller import FluxInstallArgs
-from .errors import ConfigError
+from .errors import _MISSING, ConfigError
+from .monitoring import FluxMonitoringArgs
 from .source import _check_git_url
 
 NAMESPACE = "gitops"
 """The Pulumi config namespace the SDK reads."""
+
+SECRET_KEYS = frozenset({"ageKey"})
+"""`gitops:` keys holding secrets: read by the components that need them as Pulumi secret
+config, never validated (or echoed) here."""
 
 
 class ConfigModel(FluxModel):
@@ -190,14 +196,39 @@ class GitopsConfig(ConfigModel):
     defaults: Defaults = Defaults()
     layers: dict[Name, LayerConfig] = {}
     """Layers in order; each names what it depends on."""
+    monitoring: FluxMonitoringArgs | None = None
+    """Flux metrics, alert rules and dashboard for kube-prometheus-stack; null: none."""
+    alerts: AlertingArgs | None = None
+    """Notification Providers and Alerts (secrets by config key name); null: none."""
 
 
-def parse_config(values: Mapping[str, Any], *, source: str) -> GitopsConfig:
-    """Validate the `gitops:` keys (without the `gitops:` prefix); errors name `source`."""
+def _is_secret(key: str, value: Any, secret_keys: frozenset[str]) -> bool:
+    encrypted = isinstance(value, dict) and set(value) == {"secure"}
+    return key in SECRET_KEYS or key in secret_keys or encrypted
+
+
+def parse_config(
+    values: Mapping[str, Any], *, source: str, secret_keys: frozenset[str] = frozenset()
+) -> GitopsConfig:
+    """Validate the `gitops:` keys (without the `gitops:` prefix); errors name `source`.
+
+    Secret keys (`pulumi config set --secret`, e.g. `gitops:slackWebhook`) are read by the
+    components that need them and skipped here."""
+    values = {k: v for k, v in values.items() if not _is_secret(k, v, secret_keys)}
     try:
         return GitopsConfig.model_validate(dict(values))
     except pydantic.ValidationError as err:
-        lines = [f"{NAMESPACE}:{issue}" for issue in issues_from(err, GitopsConfig)]
+        issues = issues_from(err, GitopsConfig)
+        for issue in issues:
+            if issue.problem == "unknown field" and "." not in issue.path:
+                # Never echo a top-level value: it may be a secret set without --secret.
+                issue.value = _MISSING
+                issue.problem = (
+                    "unknown key (set secrets with `pulumi config set --secret`; known keys: "
+                    + ", ".join(f.alias or n for n, f in GitopsConfig.model_fields.items())
+                    + ")"
+                )
+        lines = [f"{NAMESPACE}:{issue}" for issue in issues]
         raise ConfigError(f"{source}: " + "; ".join(lines)) from None
 
 
@@ -219,7 +250,12 @@ def load_stack_file(path: Path) -> dict[str, Any]:
 def from_pulumi() -> GitopsConfig:
     """Read and validate the running stack's `gitops:` config."""
     import pulumi
-    from pulumi.runtime.config import CONFIG, get_config_env
+    from pulumi.runtime.config import (
+        _SECRET_KEYS,
+        CONFIG,
+        get_config_env,
+        get_config_secret_keys_env,
+    )
 
     prefix = f"{NAMESPACE}:"
     raw = {**get_config_env(), **CONFIG.get()}
@@ -236,7 +272,9 @@ def from_pulumi() -> GitopsConfig:
             f"Pulumi.{stack}.yaml: no '{prefix}' keys; expected at least "
             f"{prefix}cluster and {prefix}repository"
         )
-    return parse_config(values, source=f"Pulumi.{stack}.yaml")
+    secret = {*_SECRET_KEYS.get(), *get_config_secret_keys_env()}
+    secret_keys = frozenset(k[len(prefix) :] for k in secret if k.startswith(prefix))
+    return parse_config(values, source=f"Pulumi.{stack}.yaml", secret_keys=secret_keys)
 
 
 def config_env(values: Mapping[str, Any]) -> dict[str, str]:

@@ -132,7 +132,10 @@ def redact(doc: dict[str, Any]) -> dict[str, Any]:
     """A copy with Pulumi secret values never written: Secrets lose their data (with a note),
     any other secret value becomes `[secret]`."""
     if doc.get("kind") == "Secret" and doc.get("apiVersion") == "v1":
-        keys = sorted({*(doc.get("data") or {}), *(doc.get("stringData") or {})})
+        sections = [doc.get("data") or {}, doc.get("stringData") or {}]
+        # A map passed as one Pulumi secret arrives wrapped: list the keys inside it.
+        sections = [rpc.unwrap_rpc_secret(s) if rpc.is_rpc_secret(s) else s for s in sections]
+        keys = sorted({k for s in sections if isinstance(s, dict) for k in s})
         out = {k: v for k, v in doc.items() if k not in ("data", "stringData")}
         meta = dict(out.get("metadata") or {})
         meta["annotations"] = {

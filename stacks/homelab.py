@@ -9,7 +9,9 @@ import os
 import pulumi
 
 from gitops_sdk import FluxGraph, GitopsConfig, GitRepository, GitSource, Layers, LayerSet, synth
+from gitops_sdk.alerting import FluxNotifications, secrets_from_config
 from gitops_sdk.controller import FluxInstall, InstallManifestError, load_manifest
+from gitops_sdk.monitoring import FluxMonitoring
 
 MANIFEST_ENV = "GITOPS_FLUX_MANIFEST"
 """A local copy of the Flux install manifest, for offline and air-gapped runs."""
@@ -66,6 +68,22 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         wait=wait,
         opts=opts,
     )
+    if cfg.monitoring:
+        FluxMonitoring(
+            "flux-monitoring",
+            cfg.monitoring,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready)),
+        )
+    if cfg.alerts:
+        own = {("Kustomization", ns, n): r for n, r in layers.kustomizations.items()}
+        own[("GitRepository", ns, repo.name)] = source.repository
+        FluxNotifications(
+            "flux-alerts",
+            cfg.alerts,
+            secrets=secrets_from_config(cfg.alerts),
+            resolve=own,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready)),
+        )
     pulumi.export("kustomizations", sorted(layers.kustomizations))
     pulumi.export("source", repo.spec.url)
     if flux:

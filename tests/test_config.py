@@ -76,12 +76,28 @@ def test_defaults_fill_what_is_not_set() -> None:
             {"flux": {"namespace": "Flux_System"}},
             r"gitops:flux.namespace 'Flux_System': is not a DNS-1123 label",
         ),
-        ({"bogus": 1}, r"gitops:bogus 1: unknown field"),
+        (
+            {"slackWebhook": "https://hooks.slack.com/T0/B0/secret"},
+            r"gitops:slackWebhook: unknown key \(set secrets with `pulumi config set --secret`",
+        ),
     ],
 )
 def test_bad_config_names_file_key_value_and_expectation(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse(**overrides)
+
+
+def test_secret_keys_are_skipped_and_unknown_values_never_echoed() -> None:
+    cfg = parse(ageKey={"secure": "v1:abc"}, slackWebhook={"secure": "v1:def"})
+    assert cfg.cluster.name == "kubestaging"
+    parse_config(
+        {**BASE, "githubToken": "ghp_x"},
+        source="Pulumi.staging.yaml",
+        secret_keys=frozenset({"githubToken"}),
+    )
+    with pytest.raises(ConfigError) as info:
+        parse(webhook="https://hooks.example/very-secret")
+    assert "very-secret" not in str(info.value)
 
 
 def test_stack_file_problems(tmp_path: Path) -> None:
