@@ -8,13 +8,33 @@ import os
 
 import pulumi
 
-from gitops_sdk import FluxGraph, GitopsConfig, GitRepository, GitSource, Layers, LayerSet, synth
+from gitops_sdk import (
+    AgeKeySecret,
+    FluxGraph,
+    GitopsConfig,
+    GitRepository,
+    GitSource,
+    Layers,
+    LayerSet,
+    synth,
+)
 from gitops_sdk.alerting import FluxNotifications, secrets_from_config
 from gitops_sdk.controller import FluxInstall, InstallManifestError, load_manifest
 from gitops_sdk.monitoring import FluxMonitoring
 
+AGE_SECRET = "sops-age"
 MANIFEST_ENV = "GITOPS_FLUX_MANIFEST"
 """A local copy of the Flux install manifest, for offline and air-gapped runs."""
+
+
+def uses_decryption(cfg: GitopsConfig) -> bool:
+    """Whether any layer or unit asks Flux to decrypt SOPS files."""
+    layers = [layer for layer in cfg.layers.values() if layer.enabled]
+    return bool(
+        cfg.defaults.decryption
+        or any(layer.decryption for layer in layers)
+        or any(u.decryption for layer in layers for u in layer.units.values() if u.enabled)
+    )
 
 
 def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> FluxInstall | None:
@@ -48,7 +68,10 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         ref={"branch": cfg.repository.branch},
         secret_ref={"name": cfg.repository.secret_name} if cfg.repository.secret_name else None,
     )
-    kustomizations = LayerSet.from_config(cfg, repo).build()
+    # Flux decrypts SOPS files with the stack's age key (`gitops:ageKey`) wherever a layer or
+    # unit sets `decryption: true`; the Secret is made after validation, under this name.
+    age_ref = {"name": AGE_SECRET} if uses_decryption(cfg) else None
+    kustomizations = LayerSet.from_config(cfg, repo, decryption_secret=age_ref).build()
     FluxGraph(
         [repo, *kustomizations],
         default_namespace=ns,
@@ -57,7 +80,15 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
     ).check()
 
     flux = flux_install(cfg, opts)
-    ready = flux.ready if flux else []
+    ready: list[pulumi.Resource] = list(flux.ready) if flux else []
+    if age_ref:
+        age = AgeKeySecret(
+            "sops-age",
+            secret_name=AGE_SECRET,
+            namespace=ns,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready)),
+        )
+        ready.append(age)
     wait = cfg.flux.wait
     source = GitSource("flux-system", repo, depends_on=ready, wait=wait, opts=opts)
     layers = Layers(

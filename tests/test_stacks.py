@@ -182,3 +182,26 @@ def test_bad_stack_config_fails_before_any_registration(tmp_path: Path) -> None:
     ):
         synth.run_stack_program(tmp_path, "staging", mocks)
     assert [r for r in mocks.resources if r.custom] == []
+
+
+def test_decryption_creates_the_age_key_secret_and_references_it(tmp_path: Path) -> None:
+    import pyrage
+
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    key = str(pyrage.x25519.Identity.generate())
+    doc["config"]["gitops:layers"]["infrastructure"]["decryption"] = True
+    doc["config"]["gitops:ageKey"] = key
+    doc["config"]["gitops:flux"]["install"] = False
+    (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
+    objects = synth.run_stack_program(tmp_path, "staging").kubernetes_objects()
+    (secret,) = [o for o in objects if o["kind"] == "Secret"]
+    assert secret["metadata"] == {"name": "sops-age", "namespace": "flux-system"}
+    assert key not in str(synth.redact(secret))
+    ks = by_name(objects, "Kustomization")
+    assert ks["infrastructure-traefik"]["spec"]["decryption"] == {
+        "provider": "sops",
+        "secretRef": {"name": "sops-age"},
+    }
+    assert "decryption" not in ks["apps-demo"]["spec"]
