@@ -547,7 +547,7 @@ class FluxObject(FluxModel):
         # short form Flux's own tooling writes. One that cannot carry a namespace must not
         # silently point at a same-named object here.
         own = self.metadata.namespace
-        for path, ref in refs_with_paths(self):
+        for ref in iter_refs(self):
             if ref.target is None:
                 continue
             fields_set = ref.model_fields_set
@@ -558,6 +558,7 @@ class FluxObject(FluxModel):
                 ident = flux_identity(ref.target)
                 theirs = ident[2] if ident else None
                 if theirs and own and theirs != own:
+                    path = next(p for p, r in refs_with_paths(self) if r is ref)
                     raise Invalid(
                         path,
                         f"{theirs}/{ident[1] if ident else '?'}",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pulumi
 
-from . import secrets_cli, synth
+from . import github_cli, secrets_cli, synth
 from ._model import flux_kinds, from_manifest
 from .crds import validate_tree
 from .errors import GitopsError
@@ -84,6 +84,7 @@ def parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     secrets_cli.add_commands(sub)
+    github_cli.add_commands(sub)
     return p
 
 

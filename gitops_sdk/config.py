@@ -29,13 +29,14 @@ from ._model import Duration, FluxModel, Name, Namespace, issues_from
 from .alerting import AlertingArgs
 from .controller import FluxInstallArgs
 from .errors import _MISSING, ConfigError
+from .github import GithubConfig
 from .monitoring import FluxMonitoringArgs
 from .source import _check_git_url
 
 NAMESPACE = "gitops"
 """The Pulumi config namespace the SDK reads."""
 
-SECRET_KEYS = frozenset({"ageKey"})
+SECRET_KEYS = frozenset({"ageKey", "githubToken", "githubIdentity"})
 """`gitops:` keys holding secrets: read by the components that need them as Pulumi secret
 config, never validated (or echoed) here."""
 
@@ -196,6 +197,8 @@ class GitopsConfig(ConfigModel):
     defaults: Defaults = Defaults()
     layers: dict[Name, LayerConfig] = {}
     """Layers in order; each names what it depends on."""
+    github: GithubConfig | None = None
+    """Deploy key and push webhook on GitHub (`gitops:github`); absent: not managed."""
     monitoring: FluxMonitoringArgs | None = None
     """Flux metrics, alert rules and dashboard for kube-prometheus-stack; null: none."""
     alerts: AlertingArgs | None = None

@@ -63,7 +63,13 @@ class FluxResource(CustomResource, Generic[M]):
             elif resolve is not None and id(target) in resolve:
                 deps.append(resolve[id(target)])
         manifest = obj.to_manifest()
-        merged = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(depends_on=deps), opts)
+        # Only add depends_on when there is one: an empty list still costs the engine a round
+        # of dependency resolution per resource.
+        merged = (
+            pulumi.ResourceOptions.merge(pulumi.ResourceOptions(depends_on=deps), opts)
+            if deps
+            else opts
+        )
         extra = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
         metadata = dict(manifest["metadata"])
         if annotations := await_annotations(wait):

@@ -20,6 +20,7 @@ from gitops_sdk import (
 )
 from gitops_sdk.alerting import FluxNotifications, secrets_from_config
 from gitops_sdk.controller import FluxInstall, InstallManifestError, load_manifest
+from gitops_sdk.github import GithubDeployKey, GithubReceiver
 from gitops_sdk.monitoring import FluxMonitoring
 
 AGE_SECRET = "sops-age"
@@ -53,6 +54,16 @@ def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> Flux
         synth.note(f"Flux install objects left out: {err}; set {MANIFEST_ENV} to a local copy")
         return None
     return FluxInstall("flux", args, docs=docs, opts=opts)
+
+
+def github(cfg: GitopsConfig, source: GitSource, opts: pulumi.ResourceOptions | None) -> None:
+    """What `flux bootstrap github` sets up: a deploy key whose private half lands in the source
+    Secret, and a push webhook on the Receiver so commits reconcile in seconds."""
+    assert cfg.github is not None
+    if key_args := cfg.github.deploy_key_args():
+        GithubDeployKey("github", source, key_args, opts=opts)
+    if receiver_args := cfg.github.receiver_args():
+        GithubReceiver("github", source, receiver_args, opts=opts)
 
 
 def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -91,6 +102,8 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         ready.append(age)
     wait = cfg.flux.wait
     source = GitSource("flux-system", repo, depends_on=ready, wait=wait, opts=opts)
+    if cfg.github:
+        github(cfg, source, opts)
     layers = Layers(
         "layers",
         kustomizations,

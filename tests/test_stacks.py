@@ -205,3 +205,33 @@ def test_decryption_creates_the_age_key_secret_and_references_it(tmp_path: Path)
         "secretRef": {"name": "sops-age"},
     }
     assert "decryption" not in ks["apps-demo"]["spec"]
+
+
+def test_github_config_adds_deploy_key_secret_and_receiver(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    doc["config"]["gitops:repository"]["url"] = (
+        "ssh://git@github.com/johanhallberg/k8s-cluster-config"
+    )
+    doc["config"]["gitops:github"] = {
+        "deployKey": {"title": "flux-kubestaging"},
+        "receiver": {"url": "https://flux-webhook.example.com"},
+    }
+    doc["config"]["gitops:githubToken"] = "test-token-not-real"
+    doc["config"]["gitops:flux"]["install"] = False
+    (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
+    mocks = synth.run_stack_program(tmp_path, "staging")
+    objects = mocks.kubernetes_objects()
+    (receiver,) = [o for o in objects if o["kind"] == "Receiver"]
+    assert receiver["spec"]["type"] == "github"
+    assert receiver["spec"]["resources"] == [{"kind": "GitRepository", "name": "flux-system"}]
+    secrets = by_name(objects, "Secret")
+    assert set(secrets) >= {"flux-system"}
+    dynamic = sorted(r.type for r in mocks.resources if r.type.startswith("pulumi-python:dynamic"))
+    assert dynamic == [
+        "pulumi-python:dynamic/github:DeployKey",
+        "pulumi-python:dynamic/github:RepositoryWebhook",
+        "pulumi-python:dynamic/github:WebhookToken",
+    ]
+    assert "test-token-not-real" not in str([synth.redact(o) for o in objects])
