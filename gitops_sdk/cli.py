@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pulumi
 
-from . import github_cli, secrets_cli, synth
+from . import automation_cli, github_cli, secrets_cli, synth
 from ._model import flux_kinds, from_manifest
 from .crds import validate_tree
 from .errors import GitopsError
@@ -85,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
 
     secrets_cli.add_commands(sub)
     github_cli.add_commands(sub)
+    automation_cli.add_commands(sub)
     return p
 
 

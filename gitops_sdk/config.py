@@ -17,7 +17,7 @@ Errors name the stack file and the key: `Pulumi.staging.yaml: gitops:layers.apps
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,10 +27,13 @@ from pydantic import AfterValidator, Field
 
 from ._model import Duration, FluxModel, Name, Namespace, issues_from
 from .alerting import AlertingArgs
+from .automation import ImageAutomationArgs
 from .controller import FluxInstallArgs
 from .errors import _MISSING, ConfigError
+from .flagger import CanaryConfig
 from .github import GithubConfig
 from .monitoring import FluxMonitoringArgs
+from .renovate import RenovateStackConfig
 from .source import _check_git_url
 
 NAMESPACE = "gitops"
@@ -94,13 +97,20 @@ class FluxConfig(FluxInstallArgs):
         return [tuple(e.split("/")) for e in self.external]  # type: ignore[misc]
 
     def install_args(
-        self, architectures: list[str], *, manifest: str | None = None
+        self,
+        architectures: list[str],
+        *,
+        manifest: str | None = None,
+        extra_components: Sequence[str] = (),
     ) -> FluxInstallArgs:
         """The install args: scheduling on the cluster's architectures unless `scheduling` names
-        its own; `manifest` (e.g. from GITOPS_FLUX_MANIFEST) when the config sets none."""
+        its own; `manifest` (e.g. from GITOPS_FLUX_MANIFEST) when the config sets none;
+        `extra_components` added to the controllers (e.g. image automation where it is used)."""
         values = self.model_dump(
             exclude={"install", "external"}, exclude_unset=True, by_alias=False
         )
+        if extra_components:
+            values["components"] = [*self.components, *extra_components]
         scheduling = values.setdefault("scheduling", {})
         scheduling.setdefault("architectures", architectures)
         if manifest and "manifest" not in values:
@@ -197,6 +207,12 @@ class GitopsConfig(ConfigModel):
     defaults: Defaults = Defaults()
     layers: dict[Name, LayerConfig] = {}
     """Layers in order; each names what it depends on."""
+    automation: ImageAutomationArgs | None = None
+    """Image update automation (`gitops:automation`): images, policies, where to push."""
+    renovate: RenovateStackConfig | None = None
+    """This environment's Renovate rules (`gitops renovate` writes renovate.json)."""
+    canary: CanaryConfig = CanaryConfig()
+    """Flagger canaries (`gitops:canary`), off unless enabled."""
     github: GithubConfig | None = None
     """Deploy key and push webhook on GitHub (`gitops:github`); absent: not managed."""
     monitoring: FluxMonitoringArgs | None = None

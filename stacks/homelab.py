@@ -19,7 +19,9 @@ from gitops_sdk import (
     synth,
 )
 from gitops_sdk.alerting import FluxNotifications, secrets_from_config
+from gitops_sdk.automation import ImageAutomation
 from gitops_sdk.controller import FluxInstall, InstallManifestError, load_manifest
+from gitops_sdk.flagger import CanaryRelease
 from gitops_sdk.github import GithubDeployKey, GithubReceiver
 from gitops_sdk.monitoring import FluxMonitoring
 
@@ -42,8 +44,12 @@ def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> Flux
     """Install and tune Flux, unless the stack says Flux is already there."""
     if not cfg.flux.install:
         return None
+    # The image controllers run only where image automation is used.
+    image = ["image-reflector-controller", "image-automation-controller"] if cfg.automation else []
     args = cfg.flux.install_args(
-        list(cfg.cluster.architectures), manifest=os.environ.get(MANIFEST_ENV)
+        list(cfg.cluster.architectures),
+        manifest=os.environ.get(MANIFEST_ENV),
+        extra_components=image,
     )
     try:
         docs = load_manifest(args)
@@ -56,14 +62,18 @@ def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> Flux
     return FluxInstall("flux", args, docs=docs, opts=opts)
 
 
-def github(cfg: GitopsConfig, source: GitSource, opts: pulumi.ResourceOptions | None) -> None:
+def github(
+    cfg: GitopsConfig, source: GitSource, opts: pulumi.ResourceOptions | None
+) -> GithubDeployKey | None:
     """What `flux bootstrap github` sets up: a deploy key whose private half lands in the source
     Secret, and a push webhook on the Receiver so commits reconcile in seconds."""
     assert cfg.github is not None
+    key = None
     if key_args := cfg.github.deploy_key_args():
-        GithubDeployKey("github", source, key_args, opts=opts)
+        key = GithubDeployKey("github", source, key_args, opts=opts)
     if receiver_args := cfg.github.receiver_args():
         GithubReceiver("github", source, receiver_args, opts=opts)
+    return key
 
 
 def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -102,8 +112,11 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         ready.append(age)
     wait = cfg.flux.wait
     source = GitSource("flux-system", repo, depends_on=ready, wait=wait, opts=opts)
-    if cfg.github:
-        github(cfg, source, opts)
+    key = github(cfg, source, opts) if cfg.github else None
+    if cfg.automation:
+        ImageAutomation("flux-system", cfg.automation, source=source, deploy_key=key, opts=opts)
+    for canary in cfg.canary.build():
+        CanaryRelease(canary.name, canary, opts=opts)
     layers = Layers(
         "layers",
         kustomizations,

@@ -125,12 +125,16 @@ def test_flux_is_installed_on_arm64_before_the_flux_objects(stack: str, rendered
         d["metadata"]["name"]: d for d in install if d and d["kind"] == "CustomResourceDefinition"
     }
     rendered_crds = by_name(objects, "CustomResourceDefinition")
-    assert len(rendered_crds) == 11  # source (6), kustomize, helm, notification (3)
+    # source (6), kustomize, helm, notification (3), and the image controllers' (3): both
+    # stacks use image automation, so the embedded controller installs them.
+    assert len(rendered_crds) == 14
     for name, crd in rendered_crds.items():
         assert synth.canonical(crd) == synth.canonical(crds[name])
     deployments = by_name(objects, "Deployment")
     assert sorted(deployments) == [
         "helm-controller",
+        "image-automation-controller",
+        "image-reflector-controller",
         "kustomize-controller",
         "notification-controller",
         "source-controller",
