@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Pri
 from pydantic.alias_generators import to_camel
 
 from .errors import (
-    _MISSING,
+    MISSING,
     FieldIssue,
     SpecError,
     UnknownKindError,
@@ -74,8 +74,14 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-def _check_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+def is_dns_subdomain(value: str, max_length: int = 253) -> bool:
+    """Whether `value` is a DNS-1123 subdomain of at most `max_length` characters."""
+    return len(value) <= max_length and bool(_DNS_SUBDOMAIN.match(value))
+
+
+def check_dns_subdomain(value: str) -> str:
+    """`value` if it is a DNS-1123 subdomain (an object name); else a ValueError saying why."""
+    if not is_dns_subdomain(value):
         raise ValueError(
             "is not a DNS-1123 subdomain (expected lowercase letters, digits, '-' and '.', "
             "starting and ending alphanumeric, at most 253 characters)"
@@ -83,7 +89,8 @@ def _check_subdomain(value: str) -> str:
     return value
 
 
-def _check_label(value: str) -> str:
+def check_dns_label(value: str) -> str:
+    """`value` if it is a DNS-1123 label (a namespace name); else a ValueError saying why."""
     if len(value) > 63 or not _DNS_LABEL.match(value):
         raise ValueError(
             "is not a DNS-1123 label (expected lowercase letters, digits and '-', "
@@ -92,10 +99,10 @@ def _check_label(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_check_subdomain)]
+Name = Annotated[str, AfterValidator(check_dns_subdomain)]
 """An object name: a DNS-1123 subdomain."""
 
-Namespace = Annotated[str, AfterValidator(_check_label)]
+Namespace = Annotated[str, AfterValidator(check_dns_label)]
 """A namespace name: a DNS-1123 label."""
 
 
@@ -227,7 +234,7 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
     for e in err.errors():
         path = _path(e["loc"], root)
         kind = e["type"]
-        value = _MISSING if kind == "missing" else e.get("input", _MISSING)
+        value = MISSING if kind == "missing" else e.get("input", MISSING)
         if kind in ("value_error", "assertion_error"):
             cause = e["ctx"]["error"]
             problem = str(cause)
@@ -467,7 +474,7 @@ _LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 
 def _check_label_key(key: str) -> None:
     prefix, _, name = key.rpartition("/")
-    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+    if prefix and not is_dns_subdomain(prefix):
         raise ValueError(f"key {key!r} has a prefix that is not a DNS-1123 subdomain")
     if len(name) > 63 or not _LABEL_NAME.match(name):
         raise ValueError(
@@ -476,7 +483,8 @@ def _check_label_key(key: str) -> None:
         )
 
 
-def _check_labels(value: dict[str, str]) -> dict[str, str]:
+def check_labels(value: dict[str, str]) -> dict[str, str]:
+    """`value` if its keys and values are valid Kubernetes labels; else a ValueError saying why."""
     for key, val in value.items():
         _check_label_key(key)
         if val and (len(val) > 63 or not _LABEL_NAME.match(val)):
@@ -488,9 +496,17 @@ def _check_labels(value: dict[str, str]) -> dict[str, str]:
 
 
 def _check_annotations(value: dict[str, str]) -> dict[str, str]:
+    # Annotation values are free text: only the keys have a syntax.
     for key in value:
         _check_label_key(key)
     return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(check_labels)]
+"""Kubernetes labels: keys and values checked against the label syntax."""
+
+Annotations = Annotated[dict[str, str], AfterValidator(_check_annotations)]
+"""Kubernetes annotations: keys checked against the label-key syntax; values are free text."""
 
 
 class ObjectMeta(FluxModel):
@@ -498,8 +514,8 @@ class ObjectMeta(FluxModel):
 
     name: Name
     namespace: Namespace | None = None
-    labels: Annotated[dict[str, str], AfterValidator(_check_labels)] | None = None
-    annotations: Annotated[dict[str, str], AfterValidator(_check_annotations)] | None = None
+    labels: Labels | None = None
+    annotations: Annotations | None = None
 
 
 _META_KEYS = ("name", "namespace", "labels", "annotations")
@@ -609,10 +625,17 @@ class FluxObject(FluxModel):
     @classmethod
     def from_manifest(cls, doc: Mapping[str, Any]) -> Self:
         """Load a manifest of this kind."""
-        obj = from_manifest(doc)
+        obj = cls._load_any(doc)
         if not isinstance(obj, cls):
-            raise UnknownKindError(f"manifest is a {obj.kind}, not a {cls.kind}")
+            raise UnknownKindError(
+                f"{obj.kind} {obj.name!r}: the manifest is {_a(obj.kind)}, not {_a(cls.kind)}"
+            )
         return obj
+
+    @classmethod
+    def _load_any(cls, doc: Mapping[str, Any]) -> FluxObject:
+        # The loader of this family of kinds; subclasses with their own registry override it.
+        return from_manifest(doc)
 
 
 def flux_kinds() -> dict[tuple[str, str], type[FluxObject]]:
@@ -620,14 +643,36 @@ def flux_kinds() -> dict[tuple[str, str], type[FluxObject]]:
     return dict(_REGISTRY)
 
 
-def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
-    """Load any Flux manifest into its typed model; `from_manifest(d).to_manifest() == d`."""
+def manifest_name(doc: Mapping[str, Any]) -> Any:
+    """metadata.name of a manifest that may not be valid, or None: for naming it in errors."""
+    meta = doc.get("metadata")
+    return meta.get("name") if isinstance(meta, Mapping) else None
+
+
+def manifest_kind(doc: Mapping[str, Any]) -> tuple[str, str]:
+    """(apiVersion, kind) of a manifest; `UnknownKindError` when it is not a mapping with both."""
     if not isinstance(doc, Mapping):
         raise UnknownKindError(f"a manifest must be a mapping, got {type(doc).__name__}")
     api_version = doc.get("apiVersion")
     kind = doc.get("kind")
     if not isinstance(api_version, str) or not isinstance(kind, str):
-        raise UnknownKindError("manifest has no apiVersion and kind")
+        missing = [k for k, v in (("apiVersion", api_version), ("kind", kind)) if v is None]
+        problem = (
+            f"has no {' and no '.join(missing)}"
+            if missing
+            else f"has apiVersion {api_version!r} and kind {kind!r}, which must be strings"
+        )
+        name = manifest_name(doc)
+        raise UnknownKindError(
+            f"manifest{f' {name!r}' if name else ''} {problem} (expected e.g. apiVersion "
+            "'source.toolkit.fluxcd.io/v1' and kind 'GitRepository')"
+        )
+    return api_version, kind
+
+
+def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
+    """Load any Flux manifest into its typed model; `from_manifest(d).to_manifest() == d`."""
+    api_version, kind = manifest_kind(doc)
     group, _, version = api_version.rpartition("/")
     cls = _REGISTRY.get((group, kind))
     if cls is None:
@@ -637,7 +682,7 @@ def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
             + ", ".join(known)
         )
     if api_version != cls.api_version:
-        name = (doc.get("metadata") or {}).get("name")
+        name = manifest_name(doc)
         where = f"{kind} {name!r}" if name else kind
         removed = cls.removed_versions.get(version)
         when = f" was removed in {removed}" if removed else " is not served by Flux 2.9"
@@ -646,13 +691,13 @@ def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
             "(`flux migrate` rewrites stored objects)"
         )
     if "status" in doc:
-        name = (doc.get("metadata") or {}).get("name")
+        name = manifest_name(doc)
         raise SpecError(
             kind,
             name,
             [
                 FieldIssue(
-                    "status", _MISSING, "is written by the controller; remove it from the manifest"
+                    "status", MISSING, "is written by the controller; remove it from the manifest"
                 )
             ],
         )

@@ -31,7 +31,7 @@ import yaml
 from pydantic import AfterValidator
 
 from ._model import FluxModel, Invalid, Name, Namespace, flux_identity
-from .errors import _MISSING, FieldIssue, SpecError
+from .errors import MISSING, FieldIssue, SpecError
 from .notification import (
     Alert,
     CrossNamespaceObjectReference,
@@ -39,7 +39,7 @@ from .notification import (
     Provider,
     ProviderType,
 )
-from .resources import FluxResource
+from .resources import FluxResource, opaque_secret
 
 __all__ = [
     "AlertConfig",
@@ -187,11 +187,11 @@ def _provider_issues(
             continue
         role = f": {what[key]}" if key in what else ""
         issues.append(
-            FieldIssue(key, _MISSING, f"is required for provider type {spec.type!r}{role}")
+            FieldIssue(key, MISSING, f"is required for provider type {spec.type!r}{role}")
         )
     if (needs.channel or (spec.type == "slack" and "token" in given)) and spec.channel is None:
         issues.append(
-            FieldIssue("spec.channel", _MISSING, f"is required for provider type {spec.type!r}")
+            FieldIssue("spec.channel", MISSING, f"is required for provider type {spec.type!r}")
         )
     return issues
 
@@ -236,7 +236,7 @@ class NotificationProvider(pulumi.ComponentResource):
             issues.append(
                 FieldIssue(
                     "spec.secretRef",
-                    _MISSING,
+                    MISSING,
                     "is not set but credentials were given; name the Secret there",
                 )
             )
@@ -246,12 +246,12 @@ class NotificationProvider(pulumi.ComponentResource):
         self.secret = None
         deps: list[pulumi.Resource] = []
         if given and ref is not None:
-            self.secret = k8s.core.v1.Secret(
+            self.secret = opaque_secret(
                 f"{name}-secret",
-                metadata={"name": ref.name, "namespace": provider.namespace},
-                type="Opaque",
-                string_data={k: pulumi.Output.secret(v) for k, v in given.items()},
-                opts=pulumi.ResourceOptions(parent=self),
+                ref.name,
+                provider.namespace,
+                given,
+                pulumi.ResourceOptions(parent=self),
             )
             deps.append(self.secret)
         self.provider = FluxResource(

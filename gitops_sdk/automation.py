@@ -45,19 +45,19 @@ from ._model import (
     Invalid,
     Name,
     Namespace,
-    _check_label,
-    _check_subdomain,
+    check_dns_label,
+    check_dns_subdomain,
 )
 from .errors import ConfigError, FieldIssue, GitopsError, SpecError
 from .image import (
     CommitUser,
+    ImageName,
     ImagePolicy,
     ImagePolicyChoice,
     ImageRepository,
     ImageUpdateAutomation,
     SigningKey,
     TagFilter,
-    _check_image,
     check_message_template,
 )
 from .resources import FluxResource
@@ -141,7 +141,7 @@ Branch = Annotated[str, AfterValidator(_check_branch)]
 class ImageArgs(FluxModel):
     """One image to track: its repository, which tags count and how the newest is picked."""
 
-    image: Annotated[str, AfterValidator(_check_image)]
+    image: ImageName
     """Image repository without tag, e.g. `nginx` or `ghcr.io/org/app`."""
     policy: ImagePolicyChoice
     """How to pick the newest tag, e.g. `TagPolicy.semver("^1.21.x")`."""
@@ -454,11 +454,15 @@ class PolicyKey:
             hint = " (a colon, not a slash)" if "/" in text else ""
             problem = f"expected 'namespace:name'{hint}, e.g. 'flux-system:podinfo'"
         else:
-            try:
-                _check_label(ns)
-                _check_subdomain(name)
-            except ValueError as err:
-                problem = f"expected 'namespace:name' with a valid namespace and name: {err}"
+            for part, value, check in (
+                ("namespace", ns, check_dns_label),
+                ("name", name, check_dns_subdomain),
+            ):
+                try:
+                    check(value)
+                except ValueError as err:
+                    problem = f"expected 'namespace:name', but the {part} {value!r} {err}"
+                    break
         if problem:
             raise SetterMarkerError(f"{text!r} is not an ImagePolicy key: {problem}")
         return cls(ns, name)

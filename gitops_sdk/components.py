@@ -14,9 +14,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ._model import FluxObject
-from .errors import _MISSING, FieldIssue, SpecError
+from .errors import MISSING, FieldIssue, SpecError
 from .layers import LAYER_LABEL
-from .resources import FluxResource
+from .resources import FluxResource, opaque_secret
 from .source import GitRepository
 
 
@@ -55,16 +55,19 @@ class GitSource(pulumi.ComponentResource):
                     [
                         FieldIssue(
                             "spec.secretRef",
-                            _MISSING,
+                            MISSING,
                             "is not set but credentials were given; name the Secret there",
                         )
                     ],
                 )
-            self.secret = k8s.core.v1.Secret(
+            # No `type`: Kubernetes defaults it to Opaque, and the rendered Secret stays as is.
+            self.secret = opaque_secret(
                 f"{name}-auth",
-                metadata={"name": ref.name, "namespace": repository.namespace},
-                string_data={k: pulumi.Output.secret(v) for k, v in credentials.items()},
-                opts=child,
+                ref.name,
+                repository.namespace,
+                credentials,
+                child,
+                secret_type=None,
             )
             deps.append(self.secret)
         self.repository = FluxResource(

@@ -29,12 +29,12 @@ from ._model import Duration, FluxModel, Name, Namespace, issues_from
 from .alerting import AlertingArgs
 from .automation import ImageAutomationArgs
 from .controller import FluxInstallArgs
-from .errors import _MISSING, ConfigError
+from .errors import MISSING, ConfigError
 from .flagger import CanaryConfig
 from .github import GithubConfig
 from .monitoring import FluxMonitoringArgs
 from .renovate import RenovateStackConfig
-from .source import _check_git_url
+from .source import GitUrl
 
 NAMESPACE = "gitops"
 """The Pulumi config namespace the SDK reads."""
@@ -66,7 +66,7 @@ class RepositoryConfig(ConfigModel):
 
     name: Name = "flux-system"
     """Name of the GitRepository object."""
-    url: Annotated[str, AfterValidator(_check_git_url)]
+    url: GitUrl
     """Repository URL (`https://` or `ssh://`)."""
     branch: str = "main"
     """Branch to follow."""
@@ -241,7 +241,7 @@ def parse_config(
         for issue in issues:
             if issue.problem == "unknown field" and "." not in issue.path:
                 # Never echo a top-level value: it may be a secret set without --secret.
-                issue.value = _MISSING
+                issue.value = MISSING
                 issue.problem = (
                     "unknown key (set secrets with `pulumi config set --secret`; known keys: "
                     + ", ".join(f.alias or n for n, f in GitopsConfig.model_fields.items())

@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 
 import pulumi
 import pydantic
@@ -32,7 +32,7 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field
 from pydantic.alias_generators import to_snake
 
-from ._model import Duration, FluxModel, Invalid, Name, Namespace, _check_labels
+from ._model import Duration, FluxModel, Invalid, Name, Namespace, check_labels
 from .errors import FieldIssue, GitopsError, SpecError
 
 # --- facts about the Flux release ---------------------------------------------------------------
@@ -43,14 +43,17 @@ FLUX_VERSION = "2.9.4"
 RELEASE_URL = "https://github.com/fluxcd/flux2/releases/download/v{version}/install.yaml"
 """Where each Flux release publishes its install manifest."""
 
-CONTROLLERS = (
+FluxController = Literal[
     "source-controller",
     "kustomize-controller",
     "helm-controller",
     "notification-controller",
     "image-reflector-controller",
     "image-automation-controller",
-)
+]
+"""A Flux controller, by its Deployment's name (and its pods' `app` label)."""
+
+CONTROLLERS: tuple[FluxController, ...] = get_args(FluxController)
 """Every controller `FluxInstall` can install, in the order Flux lists them."""
 
 DEFAULT_COMPONENTS = CONTROLLERS[:4]
@@ -369,7 +372,7 @@ def _check_node_selector(value: dict[str, str]) -> dict[str, str]:
         if key in value:
             what = "architectures" if key == ARCH_LABEL else "nothing: Flux runs on linux only"
             raise ValueError(f"sets {key!r}, which FluxInstall manages (use {what})")
-    return _check_labels(value)
+    return check_labels(value)
 
 
 class Scheduling(FluxModel):

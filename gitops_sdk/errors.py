@@ -49,6 +49,15 @@ class GitopsError(Exception):
         self.stack = where
 
 
+class _Missing:
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+MISSING: Any = _Missing()
+"""The `value` of a `FieldIssue` about a field that is absent (then no value is shown)."""
+
+
 class FieldIssue:
     """One bad field: its manifest path, the value found and what was expected."""
 
@@ -60,20 +69,12 @@ class FieldIssue:
         self.problem = problem
 
     def __str__(self) -> str:
-        if self.value is _MISSING:
+        if self.value is MISSING:
             return f"{self.path}: {self.problem}"
         return f"{self.path} {_show(self.value)}: {self.problem}"
 
     def __repr__(self) -> str:
         return f"FieldIssue({self.path!r}, {self.value!r}, {self.problem!r})"
-
-
-class _Missing:
-    def __repr__(self) -> str:
-        return "<missing>"
-
-
-_MISSING: Any = _Missing()
 
 
 def _show(value: Any) -> str:

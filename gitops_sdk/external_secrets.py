@@ -41,17 +41,19 @@ from ._model import (
     ObjectRef,
     go_duration,
     issues_from,
+    manifest_kind,
+    manifest_name,
     re_compile_go,
     refs_with_paths,
 )
 from .errors import (
-    _MISSING,
+    MISSING,
     FieldIssue,
     SpecError,
     UnknownKindError,
     UnsupportedApiVersionError,
 )
-from .resources import FluxResource
+from .resources import FluxResource, opaque_secret
 
 ESO_GROUP = "external-secrets.io"
 ESO_API_VERSION = f"{ESO_GROUP}/v1"
@@ -102,7 +104,7 @@ def _exactly_one(model: pydantic.BaseModel, fields: tuple[str, ...], what: str) 
     if len(given) > 1:
         raise Invalid(
             given[1],
-            _MISSING,
+            MISSING,
             f"cannot be set together with {given[0]}: set exactly one {what} ({names})",
         )
     if not given:
@@ -376,12 +378,8 @@ class EsoObject(FluxObject):
             _ESO_REGISTRY[cls.kind] = cls
 
     @classmethod
-    def from_manifest(cls, doc: Mapping[str, Any]) -> Self:
-        """Load a manifest of this kind."""
-        obj = eso_from_manifest(doc)
-        if not isinstance(obj, cls):
-            raise UnknownKindError(f"manifest is a {obj.kind}, not a {cls.kind}")
-        return obj
+    def _load_any(cls, doc: Mapping[str, Any]) -> FluxObject:
+        return eso_from_manifest(doc)
 
 
 def eso_kinds() -> dict[str, type[EsoObject]]:
@@ -391,11 +389,7 @@ def eso_kinds() -> dict[str, type[EsoObject]]:
 
 def eso_from_manifest(doc: Mapping[str, Any]) -> EsoObject:
     """Load an ESO manifest into its typed model; v1beta1 manifests get a migration hint."""
-    if not isinstance(doc, Mapping):
-        raise UnknownKindError(f"a manifest must be a mapping, got {type(doc).__name__}")
-    api_version, kind = doc.get("apiVersion"), doc.get("kind")
-    if not isinstance(api_version, str) or not isinstance(kind, str):
-        raise UnknownKindError("manifest has no apiVersion and kind")
+    api_version, kind = manifest_kind(doc)
     group, _, version = api_version.rpartition("/")
     cls = _ESO_REGISTRY.get(kind) if group == ESO_GROUP else None
     if cls is None:
@@ -404,7 +398,7 @@ def eso_from_manifest(doc: Mapping[str, Any]) -> EsoObject:
             + ", ".join(sorted(_ESO_REGISTRY))
         )
     if version != "v1":
-        name = (doc.get("metadata") or {}).get("name")
+        name = manifest_name(doc)
         where = f"{kind} {name!r}" if name else kind
         removed = _REMOVED_VERSIONS.get(version)
         when = f" is not served since {removed}" if removed else " is not served by ESO"
@@ -459,7 +453,7 @@ class _Store(EsoObject):
             if cluster and ns is None:
                 raise Invalid(
                     f"{path}.namespace",
-                    _MISSING,
+                    MISSING,
                     "is required in a ClusterSecretStore (the store has no namespace of its own)",
                 )
             if not cluster and ns is not None and ns != own:
@@ -492,11 +486,9 @@ class SecretStore(_Store):
     @pydantic.model_validator(mode="after")
     def _namespaced(self) -> Self:
         if not self.metadata.namespace:
-            raise Invalid(
-                "metadata.namespace", _MISSING, "is required: a SecretStore is namespaced"
-            )
+            raise Invalid("metadata.namespace", MISSING, "is required: a SecretStore is namespaced")
         if self.spec.conditions:
-            raise Invalid("spec.conditions", _MISSING, "only applies to a ClusterSecretStore")
+            raise Invalid("spec.conditions", MISSING, "only applies to a ClusterSecretStore")
         return self
 
 
@@ -713,7 +705,7 @@ class ExternalSecretSpec(EsoModel):
     @pydantic.model_validator(mode="after")
     def _consistent(self) -> Self:
         if not self.data and not self.data_from and not (self.target and self.target.template):
-            raise Invalid("data", _MISSING, "set data or dataFrom (or a target.template)")
+            raise Invalid("data", MISSING, "set data or dataFrom (or a target.template)")
         seen: set[str] = set()
         for i, entry in enumerate(self.data or []):
             if entry.secret_key in seen:
@@ -722,14 +714,14 @@ class ExternalSecretSpec(EsoModel):
             if self.secret_store_ref is None and entry.source_ref is None:
                 raise Invalid(
                     f"data[{i}].sourceRef",
-                    _MISSING,
+                    MISSING,
                     "is needed when spec.secretStoreRef is not set",
                 )
         for i, source in enumerate(self.data_from or []):
             if self.secret_store_ref is None and source.source_ref is None:
                 raise Invalid(
                     f"dataFrom[{i}].sourceRef",
-                    _MISSING,
+                    MISSING,
                     "is needed when spec.secretStoreRef is not set",
                 )
         target = self.target
@@ -817,12 +809,11 @@ class SecretBackend(pulumi.ComponentResource):
         self.credentials = None
         deps: list[pulumi.Resource] = []
         if credentials and secret_meta:
-            self.credentials = k8s.core.v1.Secret(
+            self.credentials = opaque_secret(
                 f"{name}-credentials",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=secret_meta[0], namespace=secret_meta[1]),
-                type="Opaque",
-                string_data={k: pulumi.Output.secret(v) for k, v in credentials.items()},
-                opts=pulumi.ResourceOptions(parent=self),
+                *secret_meta,
+                credentials,
+                pulumi.ResourceOptions(parent=self),
             )
             deps.append(self.credentials)
         self.store = FluxResource(
@@ -851,7 +842,7 @@ def _credentials_meta(
                 [
                     FieldIssue(
                         "spec",
-                        _MISSING,
+                        MISSING,
                         f"credentials were given but the store names "
                         f"{len(names)} Secrets ({found}); pass credentials_secret=",
                     )

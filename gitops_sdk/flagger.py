@@ -30,7 +30,7 @@ import pydantic
 from pydantic import AfterValidator, PrivateAttr
 
 from ._model import FILLED, Duration, FluxModel, FluxObject, Invalid, Name, Namespace
-from .errors import _MISSING, FieldIssue, SpecError
+from .errors import MISSING, FieldIssue, SpecError
 from .resources import FluxResource
 
 __all__ = [
@@ -227,7 +227,7 @@ class ThresholdRange(FluxModel):
     @pydantic.model_validator(mode="after")
     def _bounds(self) -> Self:
         if self.min is None and self.max is None:
-            raise Invalid("min", _MISSING, "set min, max or both; an empty range never fails")
+            raise Invalid("min", MISSING, "set min, max or both; an empty range never fails")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise Invalid("min", self.min, f"is greater than max ({self.max:g})")
         return self
@@ -284,7 +284,7 @@ class CanaryMetric(FluxModel):
                 if rng is None or rng.min is None:
                     raise Invalid(
                         "thresholdRange.min",
-                        _MISSING,
+                        MISSING,
                         "request-success-rate needs a minimum success rate in percent, e.g. 99",
                     )
                 for bound, value in (("min", rng.min), ("max", rng.max)):
@@ -298,7 +298,7 @@ class CanaryMetric(FluxModel):
                 if rng is None or rng.max is None:
                     raise Invalid(
                         "thresholdRange.max",
-                        _MISSING,
+                        MISSING,
                         "request-duration needs a maximum duration in milliseconds, e.g. 500",
                     )
                 if rng.max <= 0:
@@ -309,13 +309,13 @@ class CanaryMetric(FluxModel):
         if self.template_ref is None:
             raise Invalid(
                 "templateRef",
-                _MISSING,
+                MISSING,
                 f"{self.name!r} is not a built-in metric ({', '.join(BUILTIN_METRICS)}): "
                 "point templateRef at a MetricTemplate with its query",
             )
         if rng is None:
             raise Invalid(
-                "thresholdRange", _MISSING, "is needed: a metric without a range never fails"
+                "thresholdRange", MISSING, "is needed: a metric without a range never fails"
             )
         return self
 
@@ -409,7 +409,7 @@ class CanaryAnalysis(FluxModel):
             blame = chosen[1] if len(chosen) > 1 else "stepWeight"
             raise Invalid(
                 blame,
-                getattr(self, _snake(blame)) if chosen else _MISSING,
+                getattr(self, _snake(blame)) if chosen else MISSING,
                 "set exactly one of iterations (A/B, blue/green), stepWeight or stepWeights "
                 f"(canary); {found}",
             )
@@ -477,7 +477,7 @@ class CanarySpec(FluxModel):
         if self.service is None and self.provider is not None and self.provider != "kubernetes":
             raise Invalid(
                 "service",
-                _MISSING,
+                MISSING,
                 f"is needed with provider {self.provider!r}: Flagger routes traffic through the "
                 "primary and canary Services it generates from it",
             )

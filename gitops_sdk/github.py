@@ -23,9 +23,9 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NoReturn, Protocol, TypeAlias
+from typing import Annotated, Any, Literal, NoReturn, Protocol, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import pulumi
@@ -47,8 +47,15 @@ from pulumi.dynamic import (
 )
 from pydantic import AfterValidator
 
-from ._model import Duration, FluxModel, Name, Namespace
-from .errors import _MISSING, ConfigError, FieldIssue, GitopsError, SpecError
+from ._model import Duration, FluxModel, FluxObject, Name, Namespace
+from .errors import (
+    MISSING,
+    ConfigError,
+    CrossReferenceError,
+    FieldIssue,
+    GitopsError,
+    SpecError,
+)
 from .notification import Receiver
 from .resources import FluxResource
 from .source import GitRepository
@@ -147,6 +154,7 @@ KeyAlgorithm: TypeAlias = Literal["ed25519", "ecdsa-p384"]
 """SSH key types: `ed25519` (default), or `ecdsa-p384` as `flux bootstrap` generates."""
 
 _ENV_TOKEN = "GITHUB_TOKEN"
+_T = TypeVar("_T")
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -593,13 +601,11 @@ class GithubClient:
 
     def get_deploy_key(self, key_id: int) -> RepositoryKey | None:
         """The deploy key with this id, or None if it is gone."""
-        with self._calling("read the deploy key", PERMISSION_DEPLOY_KEYS):
-            try:
-                return self._gh.get_repo(self.full_name).get_key(key_id).complete()
-            except GithubException as err:
-                if err.status == 404:
-                    return None
-                raise
+        return self._unless_gone(
+            "read the deploy key",
+            PERMISSION_DEPLOY_KEYS,
+            lambda repo: repo.get_key(key_id).complete(),
+        )
 
     def ensure_deploy_key(self, title: str, public_key: str, read_only: bool) -> DeployKeyResult:
         """Make `public_key` a deploy key titled `title`, never a duplicate.
@@ -631,14 +637,9 @@ class GithubClient:
 
     def delete_deploy_key(self, key_id: int) -> bool:
         """Delete the deploy key; False if it (or the repository) was already gone."""
-        with self._calling("delete the deploy key", PERMISSION_DEPLOY_KEYS):
-            try:
-                self._gh.get_repo(self.full_name).get_key(key_id).delete()
-            except GithubException as err:
-                if err.status == 404:
-                    return False
-                raise
-        return True
+        return self._deleted(
+            "delete the deploy key", PERMISSION_DEPLOY_KEYS, lambda repo: repo.get_key(key_id)
+        )
 
     def ensure_webhook(
         self,
@@ -683,24 +684,39 @@ class GithubClient:
 
     def get_webhook(self, hook_id: int) -> Hook | None:
         """The webhook with this id, or None if it is gone."""
-        with self._calling("read the webhook", PERMISSION_WEBHOOKS):
+        return self._unless_gone(
+            "read the webhook", PERMISSION_WEBHOOKS, lambda repo: repo.get_hook(hook_id).complete()
+        )
+
+    def delete_webhook(self, hook_id: int) -> bool:
+        """Delete the webhook; False if it (or the repository) was already gone."""
+        return self._deleted(
+            "delete the webhook", PERMISSION_WEBHOOKS, lambda repo: repo.get_hook(hook_id)
+        )
+
+    def _unless_gone(
+        self, action: str, permission: str, call: Callable[[Repository], _T]
+    ) -> _T | None:
+        """`call` on the repository; None when GitHub answers 404: the object, or the
+        repository, is gone."""
+        with self._calling(action, permission):
             try:
-                return self._gh.get_repo(self.full_name).get_hook(hook_id).complete()
+                return call(self._gh.get_repo(self.full_name))
             except GithubException as err:
                 if err.status == 404:
                     return None
                 raise
 
-    def delete_webhook(self, hook_id: int) -> bool:
-        """Delete the webhook; False if it (or the repository) was already gone."""
-        with self._calling("delete the webhook", PERMISSION_WEBHOOKS):
-            try:
-                self._gh.get_repo(self.full_name).get_hook(hook_id).delete()
-            except GithubException as err:
-                if err.status == 404:
-                    return False
-                raise
-        return True
+    def _deleted(
+        self, action: str, permission: str, find: Callable[[Repository], RepositoryKey | Hook]
+    ) -> bool:
+        """Delete what `find` returns; False when it (or the repository) was already gone."""
+
+        def delete(repo: Repository) -> bool:
+            find(repo).delete()
+            return True
+
+        return self._unless_gone(action, permission, delete) is not None
 
 
 # --- dynamic providers ---------------------------------------------------------------------------
@@ -1143,21 +1159,29 @@ Source: TypeAlias = GitRepository | FluxResource[GitRepository] | _HasRepository
 
 
 def _source(
-    source: Source, depth: int = 0
+    source: Source, component: str, name: str
 ) -> tuple[GitRepository, FluxResource[GitRepository] | None]:
     # Components are matched by shape (a `repository` attribute): importing components here
     # would close an import cycle (config -> github -> components -> layers -> config).
-    if isinstance(source, FluxResource):
-        model = source.flux_object
-        if not isinstance(model, GitRepository):
-            raise TypeError(f"source must be a GitRepository, got a {model.kind}")
-        return model, source
-    if isinstance(source, GitRepository):
-        return source, None
-    inner = getattr(source, "repository", None)
-    if inner is not None and inner is not source and depth < 3:
-        return _source(inner, depth + 1)
-    raise TypeError(f"source must be a GitRepository, got {type(source).__name__}")
+    found: Any = source
+    for _ in range(4):
+        if isinstance(found, FluxResource):
+            model = found.flux_object
+            if isinstance(model, GitRepository):
+                return model, found
+            found = model
+            break
+        if isinstance(found, GitRepository):
+            return found, None
+        inner = getattr(found, "repository", None)
+        if inner is None or inner is found:
+            break
+        found = inner
+    what = f"{found.kind} {found.name!r}" if isinstance(found, FluxObject) else type(found).__name__
+    raise CrossReferenceError(
+        f"{component} {name!r}: source must be a GitRepository (the model, its FluxResource or a "
+        f"GitSource), got {what}"
+    )
 
 
 def _fail(repo: GitRepository, path: str, value: Any, problem: str) -> NoReturn:
@@ -1230,12 +1254,10 @@ class GithubDeployKey(pulumi.ComponentResource):
         options: ClientOptions | None = None,
     ) -> None:
         args = args or GithubDeployKeyArgs()
-        repo, repo_resource = _source(source)
+        repo, repo_resource = _source(source, "GithubDeployKey", name)
         ref = repo.spec.secret_ref
         if ref is None:
-            _fail(
-                repo, "spec.secretRef", _MISSING, "is not set; name the Secret for the deploy key"
-            )
+            _fail(repo, "spec.secretRef", MISSING, "is not set; name the Secret for the deploy key")
         host, owner, name_, base_url = _resolve_target(repo, args, need_ssh=True)
         known_hosts = args.known_hosts
         if known_hosts is None:
@@ -1243,7 +1265,7 @@ class GithubDeployKey(pulumi.ComponentResource):
                 _fail_args(
                     "GithubDeployKeyArgs",
                     "knownHosts",
-                    _MISSING,
+                    MISSING,
                     f"is required for the GitHub Enterprise host {host!r} "
                     f"(e.g. the output of `ssh-keyscan {host}`, checked against its fingerprints)",
                 )
@@ -1319,7 +1341,7 @@ class GithubReceiver(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
         options: ClientOptions | None = None,
     ) -> None:
-        repo, repo_resource = _source(source)
+        repo, repo_resource = _source(source, "GithubReceiver", name)
         _, owner, name_, base_url = _resolve_target(repo, args, need_ssh=False)
         namespace = args.namespace or repo.namespace or "default"
         receiver = Receiver(

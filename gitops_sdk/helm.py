@@ -9,21 +9,21 @@ import pydantic
 from pydantic import AfterValidator, Field, JsonValue, StringConstraints
 
 from ._model import (
-    _DNS_SUBDOMAIN,
     FILLED,
+    Annotations,
     Duration,
     FluxModel,
     FluxObject,
     Invalid,
+    Labels,
     Name,
     Namespace,
     ObjectRef,
     SecretRef,
     SemverRange,
-    _check_annotations,
-    _check_labels,
+    is_dns_subdomain,
 )
-from .errors import _MISSING
+from .errors import MISSING
 from .kustomize import (
     CommonMetadata,
     CustomHealthCheck,
@@ -72,7 +72,7 @@ _TARGET_PATH = re.compile(r"^([a-zA-Z0-9_\-.\\/]|\[[0-9]{1,5}\])+$")
 
 
 def _check_release_name(value: str) -> str:
-    if len(value) > 53 or not _DNS_SUBDOMAIN.match(value):
+    if not is_dns_subdomain(value, max_length=53):
         raise ValueError(
             "is not a Helm release name (expected lowercase letters, digits, '-' and '.', "
             "starting and ending alphanumeric, 1 to 53 characters)"
@@ -101,8 +101,6 @@ def _check_target_path(value: str) -> str:
 ReleaseName = Annotated[str, AfterValidator(_check_release_name)]
 """A Helm release name: a DNS-1123 subdomain of at most 53 characters."""
 
-_Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
-_Annotations = Annotated[dict[str, str], AfterValidator(_check_annotations)]
 
 # --- chart ---------------------------------------------------------------------------------------
 
@@ -161,9 +159,9 @@ class HelmChartTemplateSpec(FluxModel):
 class HelmChartTemplateMetadata(FluxModel):
     """Labels and annotations of the HelmChart object Flux creates."""
 
-    labels: _Labels | None = None
+    labels: Labels | None = None
     """Labels of the HelmChart; default: none."""
-    annotations: _Annotations | None = None
+    annotations: Annotations | None = None
     """Annotations of the HelmChart; default: none."""
 
 
@@ -497,7 +495,7 @@ class HelmReleaseSpec(FluxModel):
                 "spec.chartRef is needed",
             )
         if self.chart is None and self.chart_ref is None:
-            raise Invalid("chart", _MISSING, "exactly one of spec.chart or spec.chartRef is needed")
+            raise Invalid("chart", MISSING, "exactly one of spec.chart or spec.chartRef is needed")
         return self
 
 

@@ -28,7 +28,7 @@ from ._model import (
     ShortDuration,
     re_compile_go,
 )
-from .errors import _MISSING
+from .errors import MISSING
 from .source import GitRepositoryRef, NamespaceSelector
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "CommitUser",
     "GitCheckoutSpec",
     "GitSpec",
+    "ImageName",
     "ImagePolicy",
     "ImagePolicyChoice",
     "ImagePolicySpec",
@@ -107,6 +108,10 @@ def _check_image(value: str) -> str:
     return value
 
 
+ImageName = Annotated[str, AfterValidator(_check_image)]
+"""An image repository without tag or digest, e.g. `nginx` or `ghcr.io/org/app`."""
+
+
 def _check_exclusion_list(value: list[str]) -> list[str]:
     if len(value) > 25:
         raise ValueError(f"has {len(value)} entries; Flux allows at most 25")
@@ -123,7 +128,7 @@ class ImageRepositoryAccessFrom(FluxModel):
 class ImageRepositorySpec(FluxModel):
     """Spec of an ImageRepository."""
 
-    image: Annotated[str, AfterValidator(_check_image)]
+    image: ImageName
     """Image repository to scan, without tag or digest, e.g. `ghcr.io/org/app` or `nginx`."""
     interval: Duration
     """How often to scan the registry for tags."""
@@ -334,7 +339,7 @@ class ImagePolicySpec(FluxModel):
         if always and self.interval is None:
             raise Invalid(
                 "interval",
-                _MISSING,
+                MISSING,
                 "must be set when digestReflectionPolicy is 'Always' (how often to refresh "
                 "the digest)",
             )
@@ -574,7 +579,7 @@ class LabelSelectorRequirement(FluxModel):
         if self.operator in ("In", "NotIn") and not self.values:
             raise Invalid(
                 "values",
-                self.values if self.values is not None else _MISSING,
+                self.values if self.values is not None else MISSING,
                 f"must be non-empty when operator is {self.operator!r}",
             )
         if self.operator in ("Exists", "DoesNotExist") and self.values:

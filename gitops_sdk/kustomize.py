@@ -14,10 +14,12 @@ from pydantic import AfterValidator, StringConstraints
 
 from ._model import (
     FILLED,
+    Annotations,
     Duration,
     FluxModel,
     FluxObject,
     Invalid,
+    Labels,
     LocalObjectReference,
     Name,
     Namespace,
@@ -25,8 +27,6 @@ from ._model import (
     ObjectRef,
     SecretKeyReference,
     SecretRef,
-    _check_annotations,
-    _check_labels,
     flux_identity,
     flux_kinds,
 )
@@ -146,16 +146,12 @@ class KubeConfigReference(FluxModel):
         return self
 
 
-_Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
-_Annotations = Annotated[dict[str, str], AfterValidator(_check_annotations)]
-
-
 class CommonMetadata(FluxModel):
     """Labels and annotations set on every object applied (overriding same keys)."""
 
-    labels: _Labels | None = None
+    labels: Labels | None = None
     """Labels to add; default: none."""
-    annotations: _Annotations | None = None
+    annotations: Annotations | None = None
     """Annotations to add; default: none."""
 
 

@@ -40,6 +40,7 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from ._model import FILLED, FluxModel, Invalid, Name, Namespace
+from .controller import CONTROLLERS, FluxController
 from .promql import MetricCatalog, MetricInfo, check, check_template_labels
 
 __all__ = [
@@ -76,17 +77,8 @@ MONITORING_API_VERSION = "monitoring.coreos.com/v1"
 
 # --- facts (reference §9) ------------------------------------------------------------------------
 
-FluxController = Literal[
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-]
-"""A Flux controller, by its pods' `app` label."""
-
-FLUX_CONTROLLERS: tuple[FluxController, ...] = get_args(FluxController)
+FLUX_CONTROLLERS = CONTROLLERS
+"""Every Flux controller, in the order Flux lists them."""
 
 FluxKind = Literal[
     "GitRepository",

@@ -25,7 +25,7 @@ from ._model import (
     SecretRef,
     ShortDuration,
 )
-from .errors import _MISSING
+from .errors import MISSING
 
 __all__ = [
     "ALERT_API_VERSION",
@@ -395,7 +395,7 @@ class ReceiverSpec(FluxModel):
         if oidc and not self.oidc_providers:
             raise Invalid(
                 "oidcProviders",
-                _MISSING if self.oidc_providers is None else self.oidc_providers,
+                MISSING if self.oidc_providers is None else self.oidc_providers,
                 "must list at least one OIDC provider when type is 'generic-oidc'",
             )
         if not oidc and self.oidc_providers:
@@ -413,7 +413,7 @@ class ReceiverSpec(FluxModel):
         if not oidc and self.secret_ref is None:
             raise Invalid(
                 "secretRef",
-                _MISSING,
+                MISSING,
                 f"is required when type is not 'generic-oidc' (type is {self.type!r}); "
                 "name a Secret with key 'token'",
             )

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import pulumi
+import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from ._model import FluxObject, iter_refs
@@ -36,6 +37,26 @@ def resource_name(obj: FluxObject) -> str:
     """A stable Pulumi name for a Flux object: `<kind>-<namespace>-<name>` in lower case."""
     ns = obj.metadata.namespace or "default"
     return f"{obj.kind.lower()}-{ns}-{obj.metadata.name}"
+
+
+def opaque_secret(
+    resource_name: str,
+    name: str,
+    namespace: str | None,
+    values: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+    *,
+    secret_type: str | None = "Opaque",
+) -> k8s.core.v1.Secret:
+    """A Secret `namespace/name` holding `values` (credentials), each wrapped as a Pulumi secret
+    so it is encrypted in the state and never printed in plain text."""
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata={"name": name, "namespace": namespace},
+        type=secret_type,
+        string_data={k: pulumi.Output.secret(v) for k, v in values.items()},
+        opts=opts,
+    )
 
 
 class FluxResource(CustomResource, Generic[M]):

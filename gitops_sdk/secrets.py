@@ -39,10 +39,10 @@ import pyrage  # type: ignore[import-untyped]
 import yaml
 from pulumi.runtime.sync_await import _sync_await
 
-from ._model import FluxModel, Name, Namespace, issues_from
+from ._model import FluxModel, Name, Namespace, issues_from, manifest_name
 from .config import NAMESPACE, load_stack_file, stack_file
 from .errors import (
-    _MISSING,
+    MISSING,
     ConfigError,
     FieldIssue,
     GitopsError,
@@ -51,6 +51,7 @@ from .errors import (
     current_stack,
     stack_context,
 )
+from .resources import opaque_secret
 
 AGE_KEY_CONFIG = "ageKey"
 """The `gitops:` config key holding the stack's age identity (set it with `--secret`)."""
@@ -953,7 +954,7 @@ def _manifest_findings(path: Path) -> list[Finding]:
         if is_secret_manifest(doc) and _meta(doc, "yaml")[0] is None:
             plain = _secret_plaintext(doc)
             if plain:
-                name = (doc.get("metadata") or {}).get("name")
+                name = manifest_name(doc)
                 out.append(Finding(path, f"Secret {name!r} is not SOPS-encrypted", tuple(plain)))
         elif isinstance(doc, dict) and isinstance(doc.get("secretGenerator"), list):
             for i, gen in enumerate(doc["secretGenerator"]):
@@ -1122,7 +1123,7 @@ def _plan(component: str, args: SopsSecretArgs, doc: Any, fmt: Format, where: st
             [
                 FieldIssue(
                     f"{where}: kind",
-                    _MISSING,
+                    MISSING,
                     "is encrypted too: encrypt Secret manifests with encrypted_regex "
                     f"{SECRET_MANIFEST_REGEX} so names and keys stay readable",
                 )
@@ -1131,7 +1132,7 @@ def _plan(component: str, args: SopsSecretArgs, doc: Any, fmt: Format, where: st
     if is_secret_manifest(doc):
         extra = sorted(set(doc) - _MANIFEST_FIELDS)
         meta = doc.get("metadata") or {}
-        issues = [FieldIssue(k, _MISSING, "is not a Secret field") for k in extra]
+        issues = [FieldIssue(k, MISSING, "is not a Secret field") for k in extra]
         file_ns = meta.get("namespace")
         if args.namespace and file_ns and file_ns != args.namespace:
             issues.append(
@@ -1141,12 +1142,12 @@ def _plan(component: str, args: SopsSecretArgs, doc: Any, fmt: Format, where: st
             )
         name = args.secret_name or meta.get("name")
         if not name:
-            issues.append(FieldIssue("metadata.name", _MISSING, "is not set; pass secret_name="))
+            issues.append(FieldIssue("metadata.name", MISSING, "is not set; pass secret_name="))
         data = doc.get("data") or {}
         strings = doc.get("stringData") or {}
         for section, values in (("data", data), ("stringData", strings)):
             if not isinstance(values, dict):
-                issues.append(FieldIssue(section, _MISSING, "must be a mapping of key to value"))
+                issues.append(FieldIssue(section, MISSING, "must be a mapping of key to value"))
         if issues:
             raise SpecError("SopsSecret", component, [_at(where, i) for i in issues])
         keys = [*data, *strings]
@@ -1171,7 +1172,7 @@ def _plan(component: str, args: SopsSecretArgs, doc: Any, fmt: Format, where: st
                     where,
                     FieldIssue(
                         "(document)",
-                        _MISSING,
+                        MISSING,
                         "must be a Secret manifest or a mapping of key to value",
                     ),
                 )
@@ -1207,12 +1208,12 @@ def _at(where: str, issue: FieldIssue) -> FieldIssue:
 
 def _check_keys(component: str, where: str, keys: Sequence[Any]) -> None:
     issues = [
-        FieldIssue(str(k), _MISSING, "is not a valid Secret key (letters, digits, '-', '_', '.')")
+        FieldIssue(str(k), MISSING, "is not a valid Secret key (letters, digits, '-', '_', '.')")
         for k in keys
         if not _SECRET_KEY.match(str(k)) or len(str(k)) > 253
     ]
     if not keys:
-        issues.append(FieldIssue("(document)", _MISSING, "holds no keys"))
+        issues.append(FieldIssue("(document)", MISSING, "holds no keys"))
     if issues:
         raise SpecError("SopsSecret", component, [_at(where, i) for i in issues])
 
@@ -1254,7 +1255,7 @@ def _values(
             strings[str(key)] = text
     if bad:
         raise SpecError(
-            "Secret", plan.name, [FieldIssue(where, _MISSING, "bad values: " + "; ".join(bad))]
+            "Secret", plan.name, [FieldIssue(where, MISSING, "bad values: " + "; ".join(bad))]
         )
     return data, strings
 
@@ -1479,12 +1480,12 @@ class AgeKeySecret(pulumi.ComponentResource):
         super().__init__("gitops:secrets:AgeKeySecret", name, None, opts)
         self.secret_name = args.secret_name
         self.namespace = args.namespace
-        self.secret = k8s.core.v1.Secret(
+        self.secret = opaque_secret(
             f"{name}-secret",
-            metadata={"name": args.secret_name, "namespace": args.namespace},
-            type="Opaque",
-            string_data={args.key: pulumi.Output.secret(value)},
-            opts=pulumi.ResourceOptions(parent=self),
+            args.secret_name,
+            args.namespace,
+            {args.key: value},
+            pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(
             {"name": args.secret_name, "namespace": args.namespace, "key": args.key}

@@ -6,9 +6,10 @@ GitRepository, OCIRepository, HelmRepository, HelmChart, Bucket and ExternalArti
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Literal, Self, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 
 import pydantic
+from pydantic import AfterValidator
 
 from ._model import (
     FILLED,
@@ -37,6 +38,7 @@ __all__ = [
     "GitRepositoryRef",
     "GitRepositorySpec",
     "GitRepositoryVerification",
+    "GitUrl",
     "HelmChart",
     "HelmChartSourceKind",
     "HelmChartSpec",
@@ -69,6 +71,11 @@ def _check_git_url(value: str) -> str:
     if not re.fullmatch(r"(http|https|ssh)://.*", value):
         raise ValueError("must start with http://, https:// or ssh://")
     return value
+
+
+GitUrl = Annotated[str, AfterValidator(_check_git_url)]
+"""A Git repository URL (`https://`, `http://` or `ssh://`); an scp-like `git@host:path` is
+rejected with its `ssh://` form suggested."""
 
 
 class GitRepositoryRef(FluxModel):
@@ -109,7 +116,7 @@ class GitRepositoryVerification(FluxModel):
 class GitRepositorySpec(FluxModel):
     """Spec of a GitRepository."""
 
-    url: str
+    url: GitUrl
     """Repository URL: `http://`, `https://` or `ssh://`."""
     interval: Duration
     """How often to check for new commits."""
@@ -137,8 +144,6 @@ class GitRepositorySpec(FluxModel):
     """Proxy settings: keys `address`, `username`, `password`."""
     suspend: bool | None = None
     """Stop reconciling."""
-
-    _url = pydantic.field_validator("url")(classmethod(lambda cls, v: _check_git_url(v)))
 
     @pydantic.model_validator(mode="after")
     def _service_account_needs_provider(self) -> Self:

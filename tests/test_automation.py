@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_automation_cli
 
-from gitops_sdk import GitRepository, GitSource, SpecError, automation_cli, synth
+from gitops_sdk import GitRepository, GitSource, SpecError, synth
 from gitops_sdk.automation import (
     AUTOMATION_LABEL,
     DEFAULT_MESSAGE_TEMPLATE,
@@ -401,6 +401,17 @@ def test_policy_key_needs_a_colon() -> None:
         PolicyKey.parse("flux-system/nginx")
 
 
+def test_policy_key_names_the_bad_part() -> None:
+    with pytest.raises(
+        SetterMarkerError,
+        match=r"^'Flux:nginx' is not an ImagePolicy key: expected 'namespace:name', but the "
+        r"namespace 'Flux' is not a DNS-1123 label \(",
+    ):
+        PolicyKey.parse("Flux:nginx")
+    with pytest.raises(SetterMarkerError, match=r"but the name 'nginx_app' is not a DNS-1123 sub"):
+        PolicyKey.parse("flux-system:nginx_app")
+
+
 def test_setter_marker_text() -> None:
     assert setter_marker(NGINX, "digest") == '# {"$imagepolicy": "flux-system:nginx:digest"}'
 
@@ -471,20 +482,11 @@ def test_policies_from_stack_config() -> None:
 # --- CLI -----------------------------------------------------------------------------------------
 
 
-def run(argv: list[str], project: Path) -> int:
-    parser = argparse.ArgumentParser(prog="gitops")
-    parser.add_argument("--project-dir", type=Path, default=project)
-    sub = parser.add_subparsers(dest="command", required=True)
-    automation_cli.add_commands(sub)
-    ns = parser.parse_args(argv)
-    return int(ns.func(ns))
-
-
 def test_cli_mark_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     file = tmp_path / "kustomization.yaml"
     file.write_text((DATA / "kustomization.yaml").read_text())
     assert (
-        run(
+        run_automation_cli(
             [
                 "images",
                 "mark",
@@ -501,7 +503,7 @@ def test_cli_mark_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     )
     assert f"{file}:13: needs" in capsys.readouterr().out
     assert (
-        run(
+        run_automation_cli(
             ["images", "mark", str(file), "--policy", "flux-system:nginx", "--image", "nginx"],
             tmp_path,
         )
@@ -509,11 +511,13 @@ def test_cli_mark_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     )
     assert file.read_text() == (DATA / "kustomization.marked.yaml").read_text()
     assert (
-        run(["images", "check", str(tmp_path), "--policy", "flux-system:nginx=nginx"], tmp_path)
+        run_automation_cli(
+            ["images", "check", str(tmp_path), "--policy", "flux-system:nginx=nginx"], tmp_path
+        )
         == 0
     )
     assert (
-        run(
+        run_automation_cli(
             [
                 "images",
                 "check",
@@ -543,11 +547,17 @@ def test_cli_check_reads_the_stack_and_reports_errors(
     )
     (tmp_path / "deploy.yaml").write_text((DATA / "deployment.marked.yaml").read_text())
     assert (
-        run(["images", "check", str(tmp_path / "deploy.yaml"), "--stack", "staging"], tmp_path) == 1
+        run_automation_cli(
+            ["images", "check", str(tmp_path / "deploy.yaml"), "--stack", "staging"], tmp_path
+        )
+        == 1
     )
     # redis carries a marker for a policy the stack does not declare.
     assert "19: setter marker names ImagePolicy flux-system:redis" in capsys.readouterr().out
     assert (
-        run(["images", "mark", str(tmp_path / "deploy.yaml"), "--policy", "nginx"], tmp_path) == 2
+        run_automation_cli(
+            ["images", "mark", str(tmp_path / "deploy.yaml"), "--policy", "nginx"], tmp_path
+        )
+        == 2
     )
     assert "is not an ImagePolicy key" in capsys.readouterr().err

