@@ -209,17 +209,10 @@ class FluxModel(BaseModel):
     # Tell pydantic this __init__ only wraps errors, so nested validation need not call it.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
-    @pydantic.model_validator(mode="before")
-    @classmethod
-    def _drop_none(cls, data: Any) -> Any:
-        # An explicit None means "not set", so it is neither rendered nor validated.
-        if isinstance(data, dict):
-            return {k: v for k, v in data.items() if v is not None}
-        return data
-
     def to_dict(self) -> dict[str, Any]:
-        """The camelCase manifest fragment, with only the fields that were set."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        """The camelCase manifest fragment, with only the fields that were set. An explicit
+        None means "not set" (free-form values such as HelmRelease `values` keep their nulls)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
 
 
 _PYDANTIC_PROBLEMS = {
