@@ -533,6 +533,7 @@ class FluxObject(FluxModel):
     removed_versions: ClassVar[Mapping[str, str]] = {}
 
     metadata: ObjectMeta = FILLED
+    _targeted: list[ObjectRef] = PrivateAttr(default_factory=list)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -577,9 +578,9 @@ class FluxObject(FluxModel):
         # short form Flux's own tooling writes. One that cannot carry a namespace must not
         # silently point at a same-named object here.
         own = self.metadata.namespace
-        for ref in iter_refs(self):
-            if ref.target is None:
-                continue
+        targeted = [ref for ref in iter_refs(self) if ref.target is not None]
+        self._targeted = targeted
+        for ref in targeted:
             fields_set = ref.model_fields_set
             if "namespace" in fields_set and getattr(ref, "namespace", None) == own:
                 object.__setattr__(ref, "namespace", None)
@@ -601,6 +602,11 @@ class FluxObject(FluxModel):
     def name(self) -> str:
         """metadata.name."""
         return self.metadata.name
+
+    @property
+    def targets(self) -> list[Any]:
+        """The objects this one's references were built from (models or resources)."""
+        return [ref.target for ref in self._targeted]
 
     @property
     def namespace(self) -> str | None:

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from ._model import FluxObject, iter_refs
+from ._model import FluxObject
 
 M = TypeVar("M", bound=FluxObject)
 
@@ -77,8 +77,7 @@ class FluxResource(CustomResource, Generic[M]):
         for references that were built from models rather than from resources; `wait` makes
         `pulumi up` wait for the object to be Ready (see `await_annotations`)."""
         deps: list[pulumi.Resource] = []
-        for ref in iter_refs(obj):
-            target = ref.target
+        for target in obj.targets:
             if isinstance(target, pulumi.Resource):
                 deps.append(target)
             elif resolve is not None and id(target) in resolve:
