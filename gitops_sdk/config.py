@@ -39,7 +39,7 @@ from .source import GitUrl
 NAMESPACE = "gitops"
 """The Pulumi config namespace the SDK reads."""
 
-SECRET_KEYS = frozenset({"ageKey", "githubToken", "githubIdentity"})
+SECRET_KEYS = frozenset({"ageKey", "githubToken", "githubIdentity", "gitCredentials"})
 """`gitops:` keys holding secrets: read by the components that need them as Pulumi secret
 config, never validated (or echoed) here."""
 

@@ -26,6 +26,9 @@ from gitops_sdk.github import GithubDeployKey, GithubReceiver
 from gitops_sdk.monitoring import FluxMonitoring
 
 AGE_SECRET = "sops-age"
+GIT_CREDENTIALS = "gitCredentials"
+"""Secret config (`pulumi config set --secret --path gitops:gitCredentials.username ...`):
+`username`/`password` of an HTTPS Git server, stored in the source Secret (`secretName`)."""
 MANIFEST_ENV = "GITOPS_FLUX_MANIFEST"
 """A local copy of the Flux install manifest, for offline and air-gapped runs."""
 
@@ -60,6 +63,18 @@ def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> Flux
         synth.note(f"Flux install objects left out: {err}; set {MANIFEST_ENV} to a local copy")
         return None
     return FluxInstall("flux", args, docs=docs, opts=opts)
+
+
+def git_credentials() -> dict[str, pulumi.Output[str]] | None:
+    """`gitops:gitCredentials` as the source Secret's values (Pulumi secrets), if set."""
+    creds = pulumi.Config("gitops").get_secret_object(GIT_CREDENTIALS)
+    if creds is None:
+        return None
+
+    def field(key: str) -> pulumi.Output[str]:
+        return creds.apply(lambda c: str(c[key]))
+
+    return {key: field(key) for key in ("username", "password")}
 
 
 def github(
@@ -111,7 +126,14 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         )
         ready.append(age)
     wait = cfg.flux.wait
-    source = GitSource("flux-system", repo, depends_on=ready, wait=wait, opts=opts)
+    source = GitSource(
+        "flux-system",
+        repo,
+        credentials=git_credentials(),
+        depends_on=ready,
+        wait=wait,
+        opts=opts,
+    )
     key = github(cfg, source, opts) if cfg.github else None
     if cfg.automation:
         ImageAutomation("flux-system", cfg.automation, source=source, deploy_key=key, opts=opts)
