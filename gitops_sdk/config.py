@@ -207,6 +207,9 @@ class GitopsConfig(ConfigModel):
     defaults: Defaults = Defaults()
     layers: dict[Name, LayerConfig] = {}
     """Layers in order; each names what it depends on."""
+    render_dir: str | None = None
+    """Render every object as YAML into this folder instead of applying it (the Kubernetes
+    provider's renderYamlToDirectory mode): `pulumi preview`/`up` without a cluster."""
     automation: ImageAutomationArgs | None = None
     """Image update automation (`gitops:automation`): images, policies, where to push."""
     renovate: RenovateStackConfig | None = None
