@@ -442,8 +442,10 @@ def _holds_model(tp: Any) -> bool:
 
 def iter_refs(model: BaseModel) -> Iterator[ObjectRef]:
     """Every reference inside `model`, depth first."""
+    fields_set = model.model_fields_set
     for field in _model_fields(type(model)):
-        yield from _walk(getattr(model, field))
+        if field in fields_set:  # an unset field holds its default, never a reference
+            yield from _walk(getattr(model, field))
 
 
 def _walk(value: Any) -> Iterator[ObjectRef]:
@@ -533,7 +535,6 @@ class FluxObject(FluxModel):
     removed_versions: ClassVar[Mapping[str, str]] = {}
 
     metadata: ObjectMeta = FILLED
-    _targeted: list[ObjectRef] = PrivateAttr(default_factory=list)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -578,9 +579,9 @@ class FluxObject(FluxModel):
         # short form Flux's own tooling writes. One that cannot carry a namespace must not
         # silently point at a same-named object here.
         own = self.metadata.namespace
-        targeted = [ref for ref in iter_refs(self) if ref.target is not None]
-        self._targeted = targeted
-        for ref in targeted:
+        for ref in iter_refs(self):
+            if ref.target is None:
+                continue
             fields_set = ref.model_fields_set
             if "namespace" in fields_set and getattr(ref, "namespace", None) == own:
                 object.__setattr__(ref, "namespace", None)
@@ -606,7 +607,7 @@ class FluxObject(FluxModel):
     @property
     def targets(self) -> list[Any]:
         """The objects this one's references were built from (models or resources)."""
-        return [ref.target for ref in self._targeted]
+        return [ref.target for ref in iter_refs(self) if ref.target is not None]
 
     @property
     def namespace(self) -> str | None:
