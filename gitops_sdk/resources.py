@@ -60,9 +60,10 @@ def opaque_secret(
 
 
 class FluxResource(CustomResource, Generic[M]):
-    """A Flux object registered with Pulumi. `flux_object` is the validated model."""
+    """A Flux object registered with Pulumi. `flux_object` is the validated model.
 
-    flux_object: M
+    No class-level annotations here: Pulumi reads those as the resource's output properties and
+    resolves them (with `typing.get_type_hints`) on every registration."""
 
     def __init__(
         self,
@@ -102,7 +103,7 @@ class FluxResource(CustomResource, Generic[M]):
             opts=merged,
             **extra,
         )
-        self.flux_object = obj
+        self.flux_object: M = obj
 
     def __flux_ref__(self) -> tuple[str, str, str | None]:
         return self.flux_object.__flux_ref__()
