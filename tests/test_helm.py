@@ -6,8 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import needs_examples
-from helpers import assert_model_matches_schema, check_round_trip, flux_examples
+from helpers import assert_model_matches_schema, check_round_trip
 from pydantic.alias_generators import to_camel
 
 from gitops_sdk import errors
@@ -529,33 +528,3 @@ def test_removed_api_version_points_at_v2(version: str, release: str) -> None:
 def test_spec_model_matches_the_crd(crd_schemas: Any) -> None:
     schema = crd_schemas[(V2, "HelmRelease")]["properties"]["spec"]
     assert_model_matches_schema(HelmReleaseSpec, schema, "spec")
-
-
-# --- the official examples ---------------------------------------------------------------------
-
-WHOLE, PATCHED = flux_examples("HelmRelease", "helm.toolkit.fluxcd.io")
-
-
-@needs_examples
-def test_examples_are_found() -> None:
-    # 5 HelmReleases: podinfo, cert-manager, envoy-gateway and two overlay patches of podinfo.
-    assert (len(WHOLE), len(PATCHED)) == (3, 2)
-
-
-@needs_examples
-@pytest.mark.parametrize("doc", WHOLE)
-def test_example_round_trips_and_is_crd_valid(doc: dict[str, Any], assert_crd_valid: Any) -> None:
-    obj = HelmRelease.from_manifest(doc)
-    assert obj.to_manifest() == doc
-    assert_crd_valid(doc)
-
-
-@needs_examples
-@pytest.mark.parametrize(("fragment", "patched"), PATCHED)
-def test_example_overlay_patch(
-    fragment: dict[str, Any], patched: dict[str, Any], assert_crd_valid: Any
-) -> None:
-    # The fragment alone is not an object; merged onto its base it is a valid one.
-    with pytest.raises(errors.SpecError, match=r"spec.interval: required field is missing"):
-        from_manifest(fragment)
-    check_round_trip(patched, assert_crd_valid)

@@ -6,8 +6,7 @@ import datetime
 from typing import Any
 
 import pytest
-from conftest import needs_examples
-from helpers import assert_model_matches_schema, check_round_trip, flux_examples
+from helpers import assert_model_matches_schema, check_round_trip
 from pydantic.alias_generators import to_camel
 
 from gitops_sdk import errors
@@ -418,34 +417,3 @@ def test_kustomize_config_kustomization_is_not_a_flux_object() -> None:
 def test_spec_model_matches_the_crd(crd_schemas: Any) -> None:
     schema = crd_schemas[(V1, "Kustomization")]["properties"]["spec"]
     assert_model_matches_schema(KustomizationSpec, schema, "spec")
-
-
-# --- the official examples ---------------------------------------------------------------------
-
-
-WHOLE, PATCHED = flux_examples("Kustomization", "kustomize.toolkit.fluxcd.io")
-
-
-@needs_examples
-def test_examples_are_found() -> None:
-    # 16 Flux Kustomizations, two of them overlay patches; kustomize.config.k8s.io ones skipped.
-    assert (len(WHOLE), len(PATCHED)) == (14, 2)
-
-
-@needs_examples
-@pytest.mark.parametrize("doc", WHOLE)
-def test_example_round_trips_and_is_crd_valid(doc: dict[str, Any], assert_crd_valid: Any) -> None:
-    obj = Kustomization.from_manifest(doc)
-    assert obj.to_manifest() == doc
-    assert_crd_valid(doc)
-
-
-@needs_examples
-@pytest.mark.parametrize(("fragment", "patched"), PATCHED)
-def test_example_overlay_patch(
-    fragment: dict[str, Any], patched: dict[str, Any], assert_crd_valid: Any
-) -> None:
-    # The fragment alone is not an object; merged onto its base it is a valid one.
-    with pytest.raises(errors.SpecError, match=r"spec.interval: required field is missing"):
-        from_manifest(fragment)
-    check_round_trip(patched, assert_crd_valid)
