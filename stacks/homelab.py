@@ -136,7 +136,11 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
     )
     key = github(cfg, source, opts) if cfg.github else None
     if cfg.automation:
-        ImageAutomation("flux-system", cfg.automation, source=source, deploy_key=key, opts=opts)
+        # The image CRDs come with the embedded controller: wait for them.
+        after_flux = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready))
+        ImageAutomation(
+            "flux-system", cfg.automation, source=source, deploy_key=key, opts=after_flux
+        )
     for canary in cfg.canary.build():
         CanaryRelease(canary.name, canary, opts=opts)
     layers = Layers(
