@@ -27,7 +27,7 @@ from .image import ImagePolicy, ImageRepository, ImageUpdateAutomation, TagPolic
 from .kustomize import Kustomization
 from .layers import LayerSet
 from .notification import Alert, Provider, Receiver
-from .resources import FluxResource, register
+from .resources import FluxResource, register, register_all
 from .secrets import AgeKeySecret, DecryptionError, NotEncryptedError, SopsSecret
 from .source import (
     Bucket,
@@ -83,6 +83,7 @@ __all__ = [
     "kustomize",
     "notification",
     "register",
+    "register_all",
     "source",
     "stack_context",
     "synth",

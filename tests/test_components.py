@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi
 import pytest
 
-from gitops_sdk import GitRepository, GitSource, Layers, LayerSet, SpecError, synth
+from gitops_sdk import GitRepository, GitSource, Layers, LayerSet, SpecError, register_all, synth
 from gitops_sdk.synth import RecordingMocks
 
 
@@ -59,3 +61,21 @@ def test_layers_register_kustomizations_under_layer_components(mocks: RecordingM
     apps = next(o for o in mocks.by_kind("Kustomization") if o["metadata"]["name"] == "apps")
     assert apps["spec"]["dependsOn"] == [{"name": "infrastructure-metallb"}]
     assert apps["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "fleet"}
+
+
+def test_register_all_registers_in_order_and_maps_models_to_resources(
+    mocks: RecordingMocks,
+) -> None:
+    src = repo()
+    layers = LayerSet(src, defaults={"interval": "10m", "prune": True})
+    layers.layer("infrastructure")
+    layers.layer("apps", depends_on=["infrastructure"])
+    objects = [src, *layers.build()]
+    made: dict[int, Any] = {}
+    synth.run(lambda: made.update(register_all(objects)))
+    assert [r.name for r in mocks.resources] == [
+        "gitrepository-flux-system-fleet",
+        "kustomization-flux-system-infrastructure",
+        "kustomization-flux-system-apps",
+    ]
+    assert [made[id(o)].flux_object for o in objects] == objects
