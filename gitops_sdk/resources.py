@@ -16,6 +16,9 @@ from pulumi_kubernetes.apiextensions import CustomResource
 
 from ._model import FluxObject
 
+# The plugin version pulumi-kubernetes pins on every resource it registers.
+_PROVIDER_VERSION: str = k8s._utilities.get_version()  # type: ignore[no-untyped-call]
+
 M = TypeVar("M", bound=FluxObject)
 
 WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
@@ -84,24 +87,25 @@ class FluxResource(CustomResource, Generic[M]):
             elif resolve is not None and id(target) in resolve:
                 deps.append(resolve[id(target)])
         manifest = obj.to_manifest()
-        # Only add depends_on when there is one: an empty list still costs the engine a round
-        # of dependency resolution per resource.
-        merged = (
-            pulumi.ResourceOptions.merge(pulumi.ResourceOptions(depends_on=deps), opts)
-            if deps
-            else opts
-        )
-        extra = {k: v for k, v in manifest.items() if k not in ("apiVersion", "kind", "metadata")}
-        metadata = dict(manifest["metadata"])
+        metadata = manifest["metadata"]
         if annotations := await_annotations(wait):
             metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
-        super().__init__(
+        # pulumi-kubernetes' CustomResource.__init__ only merges the provider version into the
+        # options; doing that here and calling its `_internal_init` saves a merge and a stack
+        # frame per object (Pulumi records the source position of every frame on the stack).
+        options = pulumi.ResourceOptions(version=_PROVIDER_VERSION, depends_on=deps or None)
+        if opts is not None:
+            # The caller's options win, except that depends_on lists are concatenated and the
+            # provider version stays pulumi-kubernetes' own (as CustomResource does).
+            options = pulumi.ResourceOptions.merge(options, opts)
+            options.version = _PROVIDER_VERSION
+        self._internal_init(
             resource_name,
             api_version=manifest["apiVersion"],
             kind=manifest["kind"],
             metadata=metadata,
-            opts=merged,
-            **extra,
+            spec=manifest.get("spec"),
+            opts=options,
         )
         self.flux_object: M = obj
 

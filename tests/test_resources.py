@@ -1,0 +1,85 @@
+"""FluxResource registers exactly what pulumi-kubernetes' CustomResource would."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pulumi
+import pytest
+from pulumi.runtime.mocks import MockMonitor
+from pulumi_kubernetes.apiextensions import CustomResource
+
+from gitops_sdk import GitRepository, Kustomization, register, synth
+from gitops_sdk.synth import RecordingMocks
+
+
+@pytest.fixture
+def requests(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every RegisterResource request the engine receives (the wire format, not the mocks')."""
+    seen: list[Any] = []
+    original = MockMonitor.RegisterResource
+
+    def spy(self: MockMonitor, request: Any) -> Any:
+        seen.append(request)
+        return original(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", spy)
+    yield seen
+
+
+def wire(request: Any) -> dict[str, Any]:
+    fields = ("type", "name", "custom", "version", "protect", "ignoreChanges", "dependencies")
+    out = {f: getattr(request, f) for f in fields}
+    out["dependencies"] = sorted(u.rsplit("::", 1)[-1] for u in request.dependencies)
+    out["object"] = pulumi.runtime.rpc.deserialize_properties(request.object)
+    return out
+
+
+def test_flux_resource_matches_custom_resource_on_the_wire(
+    mocks: RecordingMocks, requests: list[Any]
+) -> None:
+    repo = GitRepository(
+        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
+    )
+    kustomization = Kustomization(
+        name="apps",
+        namespace="flux-system",
+        interval="10m",
+        path="./apps",
+        prune=True,
+        source_ref=repo,
+        labels={"tier": "apps"},
+    )
+    manifest = kustomization.to_manifest()
+
+    def program() -> None:
+        source = register(repo)
+        other = register(repo, name="fleet-twin")
+        opts = pulumi.ResourceOptions(protect=True, ignore_changes=["spec"], depends_on=[other])
+        register(kustomization, opts, name="via-sdk", resolve={id(repo): source})
+        CustomResource(
+            "via-raw",
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=manifest["metadata"],
+            spec=manifest["spec"],
+            opts=pulumi.ResourceOptions.merge(pulumi.ResourceOptions(depends_on=[source]), opts),
+        )
+
+    synth.run(program)
+    sdk, raw = (wire(r) for r in requests if r.name in ("via-sdk", "via-raw"))
+    assert sdk.pop("name") == "via-sdk" and raw.pop("name") == "via-raw"
+    assert sdk == raw
+    assert sdk["version"]  # the provider version is pinned, as CustomResource pins it
+    assert sdk["dependencies"] == ["fleet-twin", "gitrepository-flux-system-fleet"]
+    assert sdk["protect"] is True and list(sdk["ignoreChanges"]) == ["spec"]
+
+
+def test_register_does_not_change_the_callers_options(mocks: RecordingMocks) -> None:
+    repo = GitRepository(
+        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
+    )
+    opts = pulumi.ResourceOptions(protect=True)
+    synth.run(lambda: register(repo, opts))
+    assert opts.version is None and opts.depends_on is None
