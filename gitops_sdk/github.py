@@ -25,18 +25,13 @@ import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, NoReturn, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, Protocol, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from github import Auth, Github, GithubException, GithubRetry, RateLimitExceededException
-from github.Hook import Hook
-from github.Repository import Repository
-from github.RepositoryKey import RepositoryKey
 from pulumi.dynamic import (
     CreateResult,
     DiffResult,
@@ -58,6 +53,14 @@ from .errors import (
 )
 from .notification import Receiver
 from .resources import FluxResource
+
+if TYPE_CHECKING:
+    # PyGithub (and requests under it) is imported where an API call is made: most programs
+    # never make one, and importing it doubles what `import gitops_sdk` costs.
+    from github import GithubException
+    from github.Hook import Hook
+    from github.Repository import Repository
+    from github.RepositoryKey import RepositoryKey
 from .source import GitRepository
 
 __all__ = [
@@ -224,6 +227,8 @@ def _reset_time(headers: Mapping[str, str], now: datetime.datetime) -> datetime.
 
 
 def _is_rate_limited(err: GithubException, headers: Mapping[str, str]) -> bool:
+    from github import RateLimitExceededException
+
     if isinstance(err, RateLimitExceededException) or err.status == 429:
         return True
     return err.status == 403 and (
@@ -247,6 +252,8 @@ def translate_error(
     now: datetime.datetime | None = None,
 ) -> GithubError:
     """Our error for a PyGithub or transport failure while doing `action` on `repository`."""
+    from github import GithubException
+
     where = f"GitHub repository {repository!r}: cannot {action}"
     now = now or datetime.datetime.now(datetime.UTC)
     if isinstance(err, GithubException):
@@ -484,6 +491,8 @@ class GithubClient:
                 f"GitHub repository '{owner}/{repository}': no API token; set "
                 f"`pulumi config set --secret gitops:{TOKEN_CONFIG} ...` or export {_ENV_TOKEN}"
             )
+        from github import Auth, Github, GithubRetry
+
         opts = options or DEFAULT_CLIENT_OPTIONS
         self.owner = owner
         self.name = repository
@@ -526,6 +535,9 @@ class GithubClient:
 
     @contextlib.contextmanager
     def _calling(self, action: str, permission: str) -> Iterator[None]:
+        import requests
+        from github import GithubException
+
         try:
             yield
         except GithubError:
@@ -699,6 +711,8 @@ class GithubClient:
     ) -> _T | None:
         """`call` on the repository; None when GitHub answers 404: the object, or the
         repository, is gone."""
+        from github import GithubException
+
         with self._calling(action, permission):
             try:
                 return call(self._gh.get_repo(self.full_name))
