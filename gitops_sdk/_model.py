@@ -187,6 +187,23 @@ def _alias(name: str) -> str:
     return to_camel(name)
 
 
+_FIELDS_SETS: dict[frozenset[str], set[str]] = {}
+
+
+def share_fields_set(model: BaseModel, fields: set[str]) -> None:
+    """Give `model` the shared set equal to `fields` as its set of explicitly given fields.
+
+    Flux models are frozen, so that set is never changed in place (pydantic's copies take their
+    own), and a program's thousands of objects can share a handful of sets instead of carrying
+    one each: a quarter fewer objects per model for Python's garbage collector to track.
+    """
+    key = frozenset(fields)
+    shared = _FIELDS_SETS.get(key)
+    if shared is None:
+        shared = _FIELDS_SETS[key] = set(key)
+    object.__setattr__(model, "__pydantic_fields_set__", shared)
+
+
 class FluxModel(BaseModel):
     """Base of every part of a Flux object: snake_case in Python, camelCase in manifests."""
 
@@ -208,6 +225,10 @@ class FluxModel(BaseModel):
 
     # Tell pydantic this __init__ only wraps errors, so nested validation need not call it.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.model_config.get("frozen"):  # a mutable subclass keeps a set of its own
+            share_fields_set(self, self.__pydantic_fields_set__)
 
     def to_dict(self) -> dict[str, Any]:
         """The camelCase manifest fragment, with only the fields that were set. An explicit
@@ -585,7 +606,7 @@ class FluxObject(FluxModel):
             fields_set = ref.model_fields_set
             if "namespace" in fields_set and getattr(ref, "namespace", None) == own:
                 object.__setattr__(ref, "namespace", None)
-                fields_set.discard("namespace")
+                share_fields_set(ref, fields_set - {"namespace"})
             elif "namespace" not in type(ref).model_fields:
                 ident = flux_identity(ref.target)
                 theirs = ident[2] if ident else None

@@ -1,0 +1,79 @@
+"""The base model's memory behaviour: objects share their sets of given fields, safely."""
+
+from __future__ import annotations
+
+import pydantic
+import pytest
+
+from gitops_sdk import GitRepository, Kustomization
+from gitops_sdk.kustomize import SourceReference
+
+
+def repo(namespace: str = "flux-system") -> GitRepository:
+    return GitRepository(
+        name="fleet", namespace=namespace, url="https://github.com/org/fleet", interval="1m"
+    )
+
+
+def unit(i: int, **spec: object) -> Kustomization:
+    base: dict[str, object] = {
+        "interval": "10m",
+        "path": f"./units/{i}",
+        "prune": True,
+        "source_ref": repo(),
+    }
+    return Kustomization(name=f"unit-{i}", namespace="flux-system", **{**base, **spec})
+
+
+def test_objects_with_the_same_fields_share_one_fields_set() -> None:
+    a, b = unit(1), unit(2)
+    assert a.model_fields_set is b.model_fields_set
+    assert a.spec.model_fields_set is b.spec.model_fields_set
+    assert a.metadata.model_fields_set is b.metadata.model_fields_set
+    assert a.spec.model_fields_set == {"interval", "path", "prune", "source_ref"}
+    assert unit(3, suspend=True).spec.model_fields_set == {
+        "interval",
+        "path",
+        "prune",
+        "source_ref",
+        "suspend",
+    }
+
+
+def test_a_copy_with_updates_leaves_the_shared_set_alone() -> None:
+    a, b = unit(1), unit(2)
+    changed = a.spec.model_copy(update={"suspend": True})
+    assert changed.model_fields_set == {"interval", "path", "prune", "source_ref", "suspend"}
+    assert (
+        a.spec.model_fields_set
+        == b.spec.model_fields_set
+        == {"interval", "path", "prune", "source_ref"}
+    )
+    assert "suspend" not in b.spec.to_dict()
+    assert changed.to_dict()["suspend"] is True
+
+
+def test_assignment_is_refused_before_the_shared_set_changes() -> None:
+    a, b = unit(1), unit(2)
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
+        a.spec.suspend = True  # type: ignore[misc]
+    assert "suspend" not in b.spec.model_fields_set
+
+
+def test_dropping_a_same_namespace_reference_namespace_changes_only_that_reference() -> None:
+    explicit = SourceReference(kind="GitRepository", name="fleet", namespace="flux-system")
+    elsewhere = Kustomization(
+        name="apps",
+        namespace="apps",
+        interval="10m",
+        path="./apps",
+        prune=True,
+        source_ref=explicit,
+    )
+    # Built from an object in the referrer's own namespace: the namespace is dropped...
+    local = unit(1)
+    assert local.spec.source_ref.model_fields_set == {"kind", "name"}
+    assert local.to_manifest()["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "fleet"}
+    # ...without touching a reference given the namespace explicitly.
+    assert explicit.model_fields_set == {"kind", "name", "namespace"}
+    assert elsewhere.to_manifest()["spec"]["sourceRef"]["namespace"] == "flux-system"
