@@ -21,6 +21,7 @@ import base64
 import binascii
 import datetime
 import importlib.util
+import io
 import json
 import os
 import re
@@ -711,26 +712,73 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
     """Add or update the rules of `environment` in `.sops.yaml`; returns replaced recipients.
 
     Existing rules with the same `path_regex` are updated in place; new ones go first, before
-    any catch-all rule. Other rules and keys are kept (comments are not).
+    any catch-all rule. Everything else in the file (other rules and keys, comments, the
+    indentation) is kept as it was; an unchanged file is not rewritten.
     """
-    doc = _load_sops_config(path)
-    rules: list[Any] = list(doc.get("creation_rules") or [])
-    index = {r.get("path_regex"): i for i, r in enumerate(rules) if isinstance(r, dict)}
+    if not path.is_file():
+        doc = {"creation_rules": stack_rules(environment, recipient)}
+        path.write_text(_HEADER + yaml.safe_dump(doc, sort_keys=False, width=200))
+        return []
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.util import load_yaml_guess_indent
+
+    _load_sops_config(path)  # the same checks and errors as every other reader
+    text = path.read_text()
+    # Round-trip mode keeps the user's comments and layout; PyYAML would drop them.
+    loaded, indent, dash_offset = load_yaml_guess_indent(text)
+    doc = loaded if isinstance(loaded, CommentedMap) else CommentedMap()
+    rules = doc.get("creation_rules")
+    if not isinstance(rules, CommentedSeq):
+        rules = doc["creation_rules"] = CommentedSeq()
+    index = {r.get("path_regex"): r for r in rules if isinstance(r, CommentedMap)}
     replaced: list[str] = []
     new = []
     for rule in stack_rules(environment, recipient):
-        i = index.get(rule["path_regex"])
-        if i is None:
-            new.append(rule)
+        found = index.get(rule["path_regex"])
+        if found is None:
+            new.append(CommentedMap(rule))
             continue
-        old = rules[i].get("age")
+        old = found.get("age")
         if old and old != recipient and str(old) not in replaced:
             replaced.append(str(old))
-        rules[i] = {**rules[i], **rule}
-    doc["creation_rules"] = new + rules
-    text = _HEADER + yaml.safe_dump(doc, sort_keys=False, width=200)
-    path.write_text(text)
+        found.update(rule)
+    for i, rule in enumerate(new):
+        rules.insert(i, rule)
+    if new:
+        _keep_leading_comment(doc, rules, new[-1])
+    out = io.StringIO()
+    rt = YAML()
+    rt.width = 200
+    # The guess is the indent of a sequence item's content and the offset of its dash.
+    rt.indent(mapping=indent or 2, sequence=indent or 2, offset=dash_offset or 0)
+    rt.dump(doc, out)
+    if out.getvalue() != text:
+        path.write_text(out.getvalue())
     return replaced
+
+
+def _keep_leading_comment(doc: Any, rules: Any, before: Any) -> None:
+    """Comment lines above the first rule describe that rule: when new rules go in front of
+    it, move them down with it (ruamel keeps them on the list itself, so they would end up
+    above our rules)."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    lead = rules.ca.comment[1] if rules.ca.comment else None
+    if not lead:
+        return
+    rules.ca.comment[1] = None
+    if "creation_rules" in doc.ca.items:
+        doc.ca.items["creation_rules"][3] = None
+    lines = "".join(" " * t.start_mark.column + t.value for t in lead)
+    # A comment after the last value of the rule before: the end of its line, then the lines.
+    before.ca.items[list(before)[-1]] = [
+        None,
+        None,
+        CommentToken("\n" + lines, CommentMark(0)),
+        None,
+    ]
 
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

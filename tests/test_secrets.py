@@ -329,6 +329,8 @@ def test_init_gives_each_stack_its_own_recipient_and_keeps_other_rules(tmp_path:
         None,
     ]
     assert rules[-1] == {"path_regex": "legacy/.*", "pgp": "ABC"}
+    # The file's own layout (dashes at the key's indentation) is kept.
+    assert (project / ".sops.yaml").read_text().endswith("\n- path_regex: legacy/.*\n  pgp: ABC\n")
 
 
 def test_init_reports_a_replaced_recipient(tmp_path: Path) -> None:
@@ -739,3 +741,41 @@ def test_age_key_secret_takes_an_output_and_a_custom_key(key: Key) -> None:
 def test_every_error_is_ours() -> None:
     assert issubclass(DecryptionError, GitopsError)
     assert issubclass(NotEncryptedError, GitopsError)
+
+
+def test_init_keeps_comments_and_layout_of_an_existing_sops_config(tmp_path: Path) -> None:
+    project = pulumi_project(tmp_path / "project")
+    sops_config = project / ".sops.yaml"
+    sops_config.write_text(
+        "# Team keys: ask #infra before changing.\n"
+        "creation_rules:\n"
+        "  # Old secrets still use PGP until the migration.\n"
+        "  - path_regex: legacy/.*\n"
+        "    pgp: ABC  # the infra team's key\n"
+    )
+    staging = secrets.init_stack(project, "staging")
+    text = sops_config.read_text()
+    assert text.startswith("# Team keys: ask #infra before changing.\ncreation_rules:\n")
+    assert "  # Old secrets still use PGP until the migration.\n  - path_regex: legacy/.*\n" in text
+    assert "    pgp: ABC  # the infra team's key\n" in text
+    assert "\n  - path_regex: (^|/)staging/" in text  # new rules follow the file's indentation
+    rules = yaml.safe_load(text)["creation_rules"]
+    assert rules == [*secrets.stack_rules("staging", staging.recipient), rules[-1]]
+    assert rules[-1] == {"path_regex": "legacy/.*", "pgp": "ABC"}
+
+    # Rotating the key updates the recipient in place; the comments stay.
+    replaced = secrets.update_sops_config(sops_config, "staging", "age1" + "q" * 58)
+    assert replaced == [staging.recipient]
+    text = sops_config.read_text()
+    assert "# the infra team's key" in text and staging.recipient not in text
+
+
+def test_init_does_not_rewrite_an_up_to_date_sops_config(tmp_path: Path) -> None:
+    project = pulumi_project(tmp_path / "project")
+    secrets.init_stack(project, "staging")
+    sops_config = project / ".sops.yaml"
+    sops_config.write_text(sops_config.read_text() + "# my note\n")
+    before = sops_config.stat().st_mtime_ns
+    secrets.init_stack(project, "staging")
+    assert sops_config.read_text().endswith("# my note\n")
+    assert sops_config.stat().st_mtime_ns == before
