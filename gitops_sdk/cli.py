@@ -34,7 +34,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         if problems:
             return 1
-        print(f"all objects valid against the CRDs in {args.crds}")
+        print(f"all objects valid against the CRDs in {_shown(args.crds)}")
     return 0
 
 
@@ -49,6 +49,10 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(paths: list[Path]) -> str:
+    return ", ".join(str(p) for p in paths)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     problems = validate_tree(args.path, args.crds)
     for line in problems:
@@ -56,7 +60,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if problems:
         print(f"{len(problems)} problem(s)", file=sys.stderr)
         return 1
-    print(f"{args.path}: valid against {args.crds}")
+    print(f"{args.path}: valid against {_shown(args.crds)}")
     return 0
 
 
@@ -71,7 +75,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("synth", help="render every object a stack would deploy, as YAML")
     s.add_argument("--stack", required=True, help="stack name, e.g. staging")
     s.add_argument("--out", type=Path, required=True, help="output folder (its YAML is replaced)")
-    s.add_argument("--crds", type=Path, help="also validate the output against these CRDs")
+    s.add_argument(
+        "--crds",
+        type=Path,
+        action="append",
+        help="also validate the output against the CRDs in this folder or file (repeatable)",
+    )
     s.set_defaults(func=cmd_synth)
 
     g = sub.add_parser("graph", help="print the stack's source/layer graph as Mermaid")
@@ -80,7 +89,13 @@ def parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("validate", help="validate a YAML tree against CRD schemas")
     v.add_argument("path", type=Path)
-    v.add_argument("--crds", type=Path, required=True, help="folder of CRD YAML files")
+    v.add_argument(
+        "--crds",
+        type=Path,
+        action="append",
+        required=True,
+        help="folder or file of CRD YAML (repeatable: Flux's, Flagger's, ...)",
+    )
     v.set_defaults(func=cmd_validate)
 
     secrets_cli.add_commands(sub)

@@ -3,7 +3,7 @@ makes for structure, types, enums and patterns; CEL rules are the models' job)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +45,14 @@ def validate_manifest(doc: Mapping[str, Any], schemas: Schemas) -> list[str]:
     return out
 
 
-def validate_tree(root: Path, crd_dir: Path) -> list[str]:
-    """Validate every YAML document under `root` against the CRDs in `crd_dir`."""
-    schemas = load_crd_schemas([crd_dir])
+def validate_tree(root: Path, crds: Path | Sequence[Path]) -> list[str]:
+    """Validate every YAML document under `root` against the CRDs in `crds` (folders or
+    files); documents of kinds no CRD there serves are not checked."""
+    paths = [crds] if isinstance(crds, Path) else list(crds)
+    schemas = load_crd_schemas(paths)
     if not schemas:
-        raise GitopsError(f"no CustomResourceDefinitions found in {crd_dir}")
+        shown = ", ".join(str(p) for p in paths)
+        raise GitopsError(f"no CustomResourceDefinitions found in {shown}")
     problems = []
     for file in sorted(_yaml_files([root])):
         for i, doc in enumerate(_load_all(file)):
@@ -71,7 +74,9 @@ def _yaml_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 def _load_all(file: Path) -> list[Any]:
     try:
-        return list(yaml.safe_load_all(file.read_text()))
+        # libyaml when present: some CRDs are megabytes of schema.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return list(yaml.load_all(file.read_text(), Loader=loader))
     except yaml.YAMLError as err:
         raise GitopsError(f"{file}: not valid YAML: {err}") from None
 

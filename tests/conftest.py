@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +41,69 @@ def crd_schemas() -> Schemas:
     if not CRD_DIR.is_dir():
         pytest.skip("needs ../shared/flux-crds (the official Flux CRDs); CI always has it")
     return load_crd_schemas([CRD_DIR])
+
+
+# The CRDs of the other projects whose objects the SDK renders (Flagger, prometheus-operator,
+# External Secrets), from their Go modules pinned in tests/crds/go.mod: the files in each.
+THIRD_PARTY_CRD_MODULE = ROOT / "tests" / "crds"
+THIRD_PARTY_CRD_FILES = {
+    "github.com/fluxcd/flagger": ["artifacts/flagger/crd.yaml"],
+    "github.com/prometheus-operator/prometheus-operator": [
+        f"example/prometheus-operator-crd/monitoring.coreos.com_{plural}.yaml"
+        for plural in ("podmonitors", "prometheusrules", "servicemonitors")
+    ],
+    "github.com/external-secrets/external-secrets": [
+        f"config/crds/bases/external-secrets.io_{plural}.yaml"
+        for plural in ("externalsecrets", "secretstores", "clustersecretstores")
+    ],
+}
+_NO_THIRD_PARTY = (
+    "needs the Go toolchain and the Go module proxy (or its module cache) to fetch the Flagger, "
+    "prometheus-operator and External Secrets CRDs pinned in tests/crds/go.mod; CI always has both"
+)
+
+
+def _cannot(why: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{_NO_THIRD_PARTY}: {why}")
+    pytest.skip(f"{_NO_THIRD_PARTY}: {why}")
+
+
+@pytest.fixture(scope="session")
+def third_party_crd_files() -> list[Path]:
+    go = shutil.which("go")
+    if go is None:
+        _cannot("no `go` on PATH")
+    assert go is not None
+    mod = json.loads(
+        subprocess.run(
+            [go, "mod", "edit", "-json"],
+            cwd=THIRD_PARTY_CRD_MODULE,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    files = []
+    for req in mod["Require"]:
+        # go.sum pins each module's hash: a download that does not match it fails here.
+        proc = subprocess.run(
+            [go, "mod", "download", "-json", f"{req['Path']}@{req['Version']}"],
+            cwd=THIRD_PARTY_CRD_MODULE,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        info = json.loads(proc.stdout or "{}")
+        if proc.returncode or "Error" in info:
+            _cannot(info.get("Error") or proc.stderr.strip())
+        files += [Path(info["Dir"]) / f for f in THIRD_PARTY_CRD_FILES[req["Path"]]]
+    return files
+
+
+@pytest.fixture(scope="session")
+def third_party_schemas(third_party_crd_files: list[Path]) -> Schemas:
+    return load_crd_schemas(third_party_crd_files)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pulumi.runtime import rpc
 
 from gitops_sdk import synth
 from gitops_sdk._model import flux_kinds, from_manifest
+from gitops_sdk.crds import Schemas, validate_manifest
 from gitops_sdk.errors import SpecError, UnknownKindError, UnsupportedApiVersionError
 from gitops_sdk.external_secrets import (
     ESO_API_VERSION,
@@ -116,6 +117,24 @@ def test_manifests_round_trip(doc: dict[str, Any]) -> None:
     obj = eso_from_manifest(doc)
     assert obj.to_manifest() == doc
     assert type(obj).from_manifest(doc).to_manifest() == doc
+
+
+def test_rendered_objects_are_valid_against_the_eso_crds(third_party_schemas: Schemas) -> None:
+    cluster = ClusterSecretStore.vault(
+        "vault",
+        server=VAULT,
+        role="eso",
+        conditions=[{"namespaces": ["apps"], "namespace_regexes": ["^team-"]}],
+    )
+    docs = [
+        SEED_STORE,
+        SEED_EXTERNAL_SECRET,
+        cluster.to_manifest(),
+        api_credentials(cluster, namespace="apps").to_manifest(),
+    ]
+    for doc in docs:
+        assert (doc["apiVersion"], doc["kind"]) in third_party_schemas
+        assert validate_manifest(doc, third_party_schemas) == [], doc["kind"]
 
 
 def test_v1beta1_manifests_say_how_to_migrate() -> None:

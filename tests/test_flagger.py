@@ -9,6 +9,7 @@ import pytest
 
 from gitops_sdk import SpecError, synth
 from gitops_sdk._model import from_manifest
+from gitops_sdk.crds import Schemas, validate_manifest
 from gitops_sdk.flagger import (
     Canary,
     CanaryAnalysis,
@@ -138,6 +139,16 @@ def test_daemon_set_and_autoscaler_refs_fill_api_versions() -> None:
     spec = canary.to_manifest()["spec"]
     assert spec["targetRef"] == {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent"}
     assert spec["autoscalerRef"]["apiVersion"] == "autoscaling/v2"
+
+
+def test_rendered_canaries_are_valid_against_flaggers_crd(third_party_schemas: Schemas) -> None:
+    daemon_set = demo(
+        CanaryTargetRef.daemon_set("agent"),
+        autoscaler_ref={"kind": "HorizontalPodAutoscaler", "name": "agent"},
+    )
+    for doc in (SEED_CANARY, demo().to_manifest(), daemon_set.to_manifest()):
+        assert ("flagger.app/v1beta1", "Canary") in third_party_schemas
+        assert validate_manifest(doc, third_party_schemas) == []
 
 
 # --- bad inputs (error text pinned) ------------------------------------------------------------

@@ -239,3 +239,22 @@ def test_github_config_adds_deploy_key_secret_and_receiver(tmp_path: Path) -> No
         "pulumi-python:dynamic/github:WebhookToken",
     ]
     assert "test-token-not-real" not in str([synth.redact(o) for o in objects])
+
+
+THIRD_PARTY_GROUPS = ("monitoring.coreos.com/", "flagger.app/", "external-secrets.io/")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_flagger_and_prometheus_object_is_crd_valid(
+    stack: str, rendered: dict, third_party_schemas: Schemas
+) -> None:
+    others = [o for o in rendered[stack] if o["apiVersion"].startswith(THIRD_PARTY_GROUPS)]
+    assert {"PodMonitor", "PrometheusRule"} <= {o["kind"] for o in others}
+    for doc in others:
+        assert (doc["apiVersion"], doc["kind"]) in third_party_schemas
+        assert validate_manifest(doc, third_party_schemas) == [], doc["metadata"]["name"]
+
+
+def test_the_stacks_render_a_canary(rendered: dict) -> None:
+    # So the check above covers Flagger too.
+    assert any(o["kind"] == "Canary" for stack in STACKS for o in rendered[stack])
