@@ -715,7 +715,7 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
     any catch-all rule. Everything else in the file (other rules and keys, comments, the
     indentation) is kept as it was; an unchanged file is not rewritten.
     """
-    if not path.is_file():
+    if not path.is_file() or not path.read_text().strip():
         doc = {"creation_rules": stack_rules(environment, recipient)}
         path.write_text(_HEADER + yaml.safe_dump(doc, sort_keys=False, width=200))
         return []

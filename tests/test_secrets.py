@@ -770,6 +770,15 @@ def test_init_keeps_comments_and_layout_of_an_existing_sops_config(tmp_path: Pat
     assert "# the infra team's key" in text and staging.recipient not in text
 
 
+def test_init_fills_an_empty_sops_config_like_a_new_one(tmp_path: Path) -> None:
+    fresh = secrets.init_stack(pulumi_project(tmp_path / "fresh"), "staging")
+    empty = pulumi_project(tmp_path / "empty")
+    (empty / ".sops.yaml").write_text("\n")
+    result = secrets.init_stack(empty, "staging", key_file=fresh.key_file)
+    assert (empty / ".sops.yaml").read_text() == (tmp_path / "fresh/.sops.yaml").read_text()
+    assert result.recipient == fresh.recipient
+
+
 def test_init_does_not_rewrite_an_up_to_date_sops_config(tmp_path: Path) -> None:
     project = pulumi_project(tmp_path / "project")
     secrets.init_stack(project, "staging")
