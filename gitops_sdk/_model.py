@@ -205,7 +205,10 @@ def share_fields_set(model: BaseModel, fields: set[str]) -> None:
 
 
 class FluxModel(BaseModel):
-    """Base of every part of a Flux object: snake_case in Python, camelCase in manifests."""
+    """Base of every part of a Flux object: snake_case in Python, camelCase in manifests.
+
+    Instances are frozen and share their `model_fields_set` with equal ones (see
+    `share_fields_set`): read it, never change it in place."""
 
     model_config = ConfigDict(
         alias_generator=_alias,
@@ -352,6 +355,10 @@ class ObjectRef(FluxModel):
     @pydantic.model_validator(mode="wrap")
     @classmethod
     def _from_object(cls, data: Any, handler: Any) -> Any:
+        if isinstance(data, cls):
+            # A reference instance may be given to several objects, and `_local_refs` may
+            # drop its namespace for one of them: each object gets its own copy.
+            return data.model_copy()
         ident = flux_identity(data)
         if ident is None:
             return handler(data)
@@ -452,7 +459,7 @@ def _ref_fields(cls: type[BaseModel]) -> tuple[str, ...]:
     found = _REF_FIELDS.get(cls)
     if found is None:
         found = tuple(
-            name for name, info in cls.model_fields.items() if _holds_ref(info.annotation, {cls})
+            name for name, info in cls.model_fields.items() if _holds_ref(info.annotation, set())
         )
         _REF_FIELDS[cls] = found
     return found
@@ -462,7 +469,7 @@ def _holds_ref(tp: Any, seen: set[type[BaseModel]]) -> bool:
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         if issubclass(tp, ObjectRef):
             return True
-        if tp in seen:  # a recursive model: its other fields answer for it
+        if tp in seen:  # met again further down: the first visit answers for it
             return False
         seen.add(tp)
         return any(_holds_ref(info.annotation, seen) for info in tp.model_fields.values())
@@ -493,8 +500,7 @@ def _walk(value: Any, found: list[ObjectRef]) -> None:
             _walk(item, found)
     elif isinstance(value, dict):
         for item in value.values():
-            if isinstance(item, BaseModel):
-                _walk(item, found)
+            _walk(item, found)
 
 
 # --- metadata and objects ------------------------------------------------------------------------

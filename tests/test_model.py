@@ -6,6 +6,7 @@ import pydantic
 import pytest
 
 from gitops_sdk import GitRepository, Kustomization
+from gitops_sdk._model import FluxModel, iter_refs
 from gitops_sdk.kustomize import SourceReference
 
 
@@ -77,3 +78,40 @@ def test_dropping_a_same_namespace_reference_namespace_changes_only_that_referen
     # ...without touching a reference given the namespace explicitly.
     assert explicit.model_fields_set == {"kind", "name", "namespace"}
     assert elsewhere.to_manifest()["spec"]["sourceRef"]["namespace"] == "flux-system"
+
+
+def test_a_reference_given_to_two_objects_is_shortened_only_for_its_own_namespace() -> None:
+    ref = SourceReference.model_validate(repo())
+    apps = Kustomization(
+        name="apps", namespace="apps", interval="10m", path="./apps", prune=True, source_ref=ref
+    )
+    infra = Kustomization(
+        name="infra",
+        namespace="flux-system",
+        interval="10m",
+        path="./infra",
+        prune=True,
+        source_ref=ref,
+    )
+    assert infra.to_manifest()["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "fleet"}
+    assert apps.to_manifest()["spec"]["sourceRef"] == {
+        "kind": "GitRepository",
+        "name": "fleet",
+        "namespace": "flux-system",
+    }
+    assert ref.namespace == "flux-system"  # the caller's instance is left as it was
+
+
+class Node(FluxModel):
+    """A recursive model, as a user extension might define one."""
+
+    ref: SourceReference | None = None
+    children: list[Node] = []
+    by_name: dict[str, list[SourceReference]] = {}
+
+
+def test_references_are_found_at_any_depth_of_a_recursive_model() -> None:
+    leaf = SourceReference.model_validate(repo())
+    listed = SourceReference(kind="GitRepository", name="listed")
+    tree = Node(children=[Node(children=[Node(ref=leaf)]), Node(by_name={"x": [listed]})])
+    assert [r.name for r in iter_refs(tree)] == ["fleet", "listed"]
