@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from ._model import FluxObject
+from .errors import GitopsError
 
 # The plugin version pulumi-kubernetes pins on every resource it registers.
 _PROVIDER_VERSION: str = k8s._utilities.get_version()  # type: ignore[no-untyped-call]
@@ -87,6 +88,9 @@ class FluxResource(CustomResource, Generic[M]):
             elif resolve is not None and id(target) in resolve:
                 deps.append(resolve[id(target)])
         manifest = obj.to_manifest()
+        if extra := set(manifest) - {"apiVersion", "kind", "metadata", "spec"}:
+            # CustomResource takes only a spec: never drop another top-level field silently.
+            raise GitopsError(f"{obj.kind} {obj.name!r}: cannot register fields {sorted(extra)}")
         metadata = manifest["metadata"]
         if annotations := await_annotations(wait):
             metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}

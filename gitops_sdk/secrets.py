@@ -22,6 +22,7 @@ import binascii
 import datetime
 import importlib.util
 import io
+import itertools
 import json
 import os
 import re
@@ -712,25 +713,33 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
     """Add or update the rules of `environment` in `.sops.yaml`; returns replaced recipients.
 
     Existing rules with the same `path_regex` are updated in place; new ones go first, before
-    any catch-all rule. Everything else in the file (other rules and keys, comments, the
-    indentation) is kept as it was; an unchanged file is not rewritten.
+    any catch-all rule. The rest of the file (other rules and keys, comments, quoting, the
+    indentation of the creation rules) is kept; an unchanged file is not rewritten.
     """
-    if not path.is_file() or not path.read_text().strip():
-        doc = {"creation_rules": stack_rules(environment, recipient)}
-        path.write_text(_HEADER + yaml.safe_dump(doc, sort_keys=False, width=200))
-        return []
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
-    from ruamel.yaml.util import load_yaml_guess_indent
+    from ruamel.yaml.error import YAMLError
 
     _load_sops_config(path)  # the same checks and errors as every other reader
-    text = path.read_text()
-    # Round-trip mode keeps the user's comments and layout; PyYAML would drop them.
-    loaded, indent, dash_offset = load_yaml_guess_indent(text)
-    doc = loaded if isinstance(loaded, CommentedMap) else CommentedMap()
+    text = path.read_text() if path.is_file() else ""
+    rt = YAML()  # round-trip mode: keeps what PyYAML would drop (comments, layout, quotes)
+    rt.preserve_quotes = True
+    try:
+        doc = rt.load(text)
+    except YAMLError as err:
+        problem = getattr(err, "problem", None) or str(err).split("\n")[0] or type(err).__name__
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"{_show_path(path)}: {problem}{where}") from None
+    if doc is None:  # no file, an empty one, or only comments: those stay on top
+        fresh = {"creation_rules": stack_rules(environment, recipient)}
+        head = text.rstrip("\n") + "\n" if text.strip() else _HEADER
+        path.write_text(head + yaml.safe_dump(fresh, sort_keys=False, width=200))
+        return []
     rules = doc.get("creation_rules")
     if not isinstance(rules, CommentedSeq):
         rules = doc["creation_rules"] = CommentedSeq()
+    rules.fa.set_block_style()
     index = {r.get("path_regex"): r for r in rules if isinstance(r, CommentedMap)}
     replaced: list[str] = []
     new = []
@@ -742,20 +751,53 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
         old = found.get("age")
         if old and old != recipient and str(old) not in replaced:
             replaced.append(str(old))
-        found.update(rule)
+        for key, value in rule.items():
+            if key in found:
+                found[key] = value
+            else:  # right after path_regex: not behind a comment on the rule's last line
+                found.insert(1, key, value)
     for i, rule in enumerate(new):
         rules.insert(i, rule)
     if new:
         _keep_leading_comment(doc, rules, new[-1])
-    out = io.StringIO()
-    rt = YAML()
+    mapping, sequence, offset = _sops_layout(text)
+    rt.indent(mapping=mapping, sequence=sequence, offset=offset)
     rt.width = 200
-    # The guess is the indent of a sequence item's content and the offset of its dash.
-    rt.indent(mapping=indent or 2, sequence=indent or 2, offset=dash_offset or 0)
+    rt.explicit_start = text.startswith("---")
+    out = io.StringIO()
     rt.dump(doc, out)
     if out.getvalue() != text:
         path.write_text(out.getvalue())
     return replaced
+
+
+_TOP_KEY = re.compile(r"^[^\s#-][^:]*:\s*(#.*)?$")
+_NESTED_KEY = re.compile(r"^( +)[^\s#-]")
+_DASH = re.compile(r"^( *)-( +)\S")
+
+
+def _sops_layout(text: str) -> tuple[int, int, int]:
+    """(mapping indent, sequence item indent, dash offset) as `text` writes them; the dash
+    layout is read from `creation_rules`. Defaults: PyYAML's and sops' own style."""
+    mapping, sequence, offset = 2, 2, 0
+    lines = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    for prev, line in itertools.pairwise(lines):
+        if _TOP_KEY.match(prev) and (m := _NESTED_KEY.match(line)):
+            mapping = len(m.group(1))
+            break
+    in_rules = False
+    for line in lines:
+        if line.startswith("creation_rules:"):
+            in_rules = True
+        elif in_rules and (m := _DASH.match(line)):
+            offset = len(m.group(1))
+            sequence = offset + 1 + len(m.group(2))
+            break
+        elif in_rules and not line.startswith((" ", "-")):
+            break  # the next top-level key: the list was empty or in flow style
+    return mapping, sequence, offset
 
 
 def _keep_leading_comment(doc: Any, rules: Any, before: Any) -> None:
@@ -765,20 +807,29 @@ def _keep_leading_comment(doc: Any, rules: Any, before: Any) -> None:
     from ruamel.yaml.error import CommentMark
     from ruamel.yaml.tokens import CommentToken
 
-    lead = rules.ca.comment[1] if rules.ca.comment else None
-    if not lead:
+    comment = rules.ca.comment
+    if not comment:
         return
-    rules.ca.comment[1] = None
-    if "creation_rules" in doc.ca.items:
-        doc.ca.items["creation_rules"][3] = None
-    lines = "".join(" " * t.start_mark.column + t.value for t in lead)
-    # A comment after the last value of the rule before: the end of its line, then the lines.
-    before.ca.items[list(before)[-1]] = [
-        None,
-        None,
-        CommentToken("\n" + lines, CommentMark(0)),
-        None,
-    ]
+    lines = ""
+    eol = comment[0]
+    if eol is not None and "\n" in eol.value.rstrip("\n"):
+        # A comment on the `creation_rules:` line carries the lines below it in one token.
+        first, _, rest = eol.value.partition("\n")
+        eol.value = first + "\n"
+        lines = rest
+    if comment[1]:
+        lines += "".join(" " * t.start_mark.column + t.value for t in comment[1])
+        comment[1] = None
+        if "creation_rules" in doc.ca.items:
+            doc.ca.items["creation_rules"][3] = None
+    if lines:
+        # A comment after the last value of the rule before: the end of its line, then the lines.
+        before.ca.items[list(before)[-1]] = [
+            None,
+            None,
+            CommentToken("\n" + lines, CommentMark(0)),
+            None,
+        ]
 
 
 _STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

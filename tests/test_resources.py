@@ -10,7 +10,7 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from gitops_sdk import GitRepository, Kustomization, register, synth
+from gitops_sdk import GitopsError, GitRepository, Kustomization, register, synth
 from gitops_sdk.synth import RecordingMocks
 
 
@@ -76,10 +76,46 @@ def test_flux_resource_matches_custom_resource_on_the_wire(
     assert sdk["protect"] is True and list(sdk["ignoreChanges"]) == ["spec"]
 
 
-def test_register_does_not_change_the_callers_options(mocks: RecordingMocks) -> None:
+def test_register_does_not_change_the_callers_options(
+    mocks: RecordingMocks, requests: list[Any]
+) -> None:
     repo = GitRepository(
         name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
     )
+    apps = Kustomization(
+        name="apps",
+        namespace="flux-system",
+        interval="10m",
+        path="./apps",
+        prune=True,
+        source_ref=repo,
+    )
     opts = pulumi.ResourceOptions(protect=True)
-    synth.run(lambda: register(repo, opts))
+
+    def program() -> None:
+        source = register(repo, opts)
+        register(apps, opts, resolve={id(repo): source})
+        register(apps, opts, name="apps-again", resolve={id(repo): source})
+
+    synth.run(program)
     assert opts.version is None and opts.depends_on is None
+    deps = {r.name: list(r.dependencies) for r in requests}
+    assert len(deps["kustomization-flux-system-apps"]) == 1
+    assert deps["apps-again"] == deps["kustomization-flux-system-apps"]
+
+
+def test_a_top_level_field_other_than_spec_is_refused(mocks: RecordingMocks) -> None:
+    repo = GitRepository(
+        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
+    )
+
+    class WithExtra(GitRepository):
+        def to_manifest(self) -> dict[str, Any]:
+            return {**super().to_manifest(), "data": {"k": "v"}}
+
+    odd = WithExtra.model_validate(repo.to_manifest())
+    with pytest.raises(
+        GitopsError, match=r"^GitRepository 'fleet': cannot register fields \['data'\]$"
+    ):
+        register(odd)
+    assert mocks.resources == []

@@ -779,12 +779,96 @@ def test_init_fills_an_empty_sops_config_like_a_new_one(tmp_path: Path) -> None:
     assert result.recipient == fresh.recipient
 
 
-def test_init_does_not_rewrite_an_up_to_date_sops_config(tmp_path: Path) -> None:
+def test_init_does_not_rewrite_an_up_to_date_sops_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     project = pulumi_project(tmp_path / "project")
     secrets.init_stack(project, "staging")
     sops_config = project / ".sops.yaml"
     sops_config.write_text(sops_config.read_text() + "# my note\n")
-    before = sops_config.stat().st_mtime_ns
+    written: list[Path] = []
+    original = Path.write_text
+
+    def spy(self: Path, *args: Any, **kwargs: Any) -> int:
+        written.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", spy)
     secrets.init_stack(project, "staging")
+    assert sops_config not in written
     assert sops_config.read_text().endswith("# my note\n")
-    assert sops_config.stat().st_mtime_ns == before
+
+
+def update(tmp_path: Path, text: str, recipient: str = "age1" + "q" * 58) -> str:
+    path = tmp_path / ".sops.yaml"
+    path.write_text(text)
+    secrets.update_sops_config(path, "staging", recipient)
+    return path.read_text()
+
+
+def test_sops_config_keeps_other_mappings_indentation_and_quotes(tmp_path: Path) -> None:
+    text = update(
+        tmp_path,
+        "---\n"
+        "stores:\n"
+        "  yaml:\n"
+        "    indent: 2\n"
+        "creation_rules:\n"
+        "    - path_regex: 'legacy/.*'\n"
+        '      pgp: "ABC"\n',
+    )
+    assert text.startswith("---\nstores:\n  yaml:\n    indent: 2\ncreation_rules:\n")
+    assert "\n    - path_regex: (^|/)staging/" in text
+    assert text.endswith("\n    - path_regex: 'legacy/.*'\n      pgp: \"ABC\"\n")
+
+
+def test_sops_config_with_an_empty_flow_list_gets_block_rules(tmp_path: Path) -> None:
+    text = update(tmp_path, "stores:\n    yaml:\n        indent: 4\ncreation_rules: []\n")
+    assert text.startswith("stores:\n    yaml:\n        indent: 4\ncreation_rules:\n- path_regex: ")
+    rules = yaml.safe_load(text)["creation_rules"]
+    assert rules == secrets.stack_rules("staging", "age1" + "q" * 58)
+
+
+def test_sops_config_of_only_comments_keeps_them(tmp_path: Path) -> None:
+    text = update(tmp_path, "# my notes\n")
+    assert text.startswith("# my notes\ncreation_rules:\n")
+    assert len(yaml.safe_load(text)["creation_rules"]) == 2
+
+
+def test_sops_config_comment_on_the_list_line_stays_and_the_next_moves_down(
+    tmp_path: Path,
+) -> None:
+    text = update(
+        tmp_path,
+        "creation_rules: # first match wins\n"
+        "  # about legacy\n"
+        "  - path_regex: legacy/.*\n"
+        "    pgp: ABC\n",
+    )
+    assert text.startswith("creation_rules: # first match wins\n  - path_regex: (^|/)staging/")
+    assert "  # about legacy\n  - path_regex: legacy/.*\n" in text
+
+
+def test_sops_config_rule_update_adds_keys_before_a_trailing_comment(tmp_path: Path) -> None:
+    regex = secrets.stack_rules("staging", "x")[0]["path_regex"]
+    text = update(
+        tmp_path,
+        "creation_rules:\n"
+        f"  - path_regex: {regex}\n"
+        "    age: age1old # rotated yearly\n"
+        "  # about legacy\n"
+        "  - path_regex: legacy/.*\n"
+        "    pgp: ABC\n",
+    )
+    rule = yaml.safe_load(text)["creation_rules"][1]
+    assert list(rule) == ["path_regex", "encrypted_regex", "age"]
+    assert "# rotated yearly\n  # about legacy\n  - path_regex: legacy/.*\n" in text
+
+
+def test_sops_config_with_duplicate_keys_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / ".sops.yaml"
+    path.write_text("creation_rules:\n  - path_regex: a\n    pgp: X\n    pgp: Y\n")
+    with pytest.raises(
+        ConfigError, match=r'\.sops\.yaml: found duplicate key "pgp" .* \(line 4\)$'
+    ):
+        secrets.update_sops_config(path, "staging", "age1" + "q" * 58)
