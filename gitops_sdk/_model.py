@@ -204,6 +204,12 @@ def share_fields_set(model: BaseModel, fields: set[str]) -> None:
     object.__setattr__(model, "__pydantic_fields_set__", shared)
 
 
+# Strict like the API server: "yes" or 1 is not a boolean, "5" is not an integer (lax mode would
+# convert them). Nested models still take mappings. Passed unpacked because pydantic's mypy
+# plugin would read `strict=True` as "nested models need instances", which is not so at runtime.
+_STRICT: Any = {"strict": True}
+
+
 class FluxModel(BaseModel):
     """Base of every part of a Flux object: snake_case in Python, camelCase in manifests.
 
@@ -218,6 +224,7 @@ class FluxModel(BaseModel):
         extra="forbid",
         frozen=True,
         loc_by_alias=True,
+        **_STRICT,  # type: ignore[typeddict-item]
     )
 
     def __init__(self, /, **data: Any) -> None:
@@ -249,8 +256,14 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
     """Turn pydantic's errors on a `root` model into field issues with manifest paths."""
     out = []
     for e in err.errors():
-        path = _path(e["loc"], root)
         kind = e["type"]
+        if kind == "extra_forbidden":
+            # An unknown key is named as written, not mapped to a field's manifest name.
+            parent, holder = _follow(e["loc"][:-1], root)
+            key = str(e["loc"][-1])
+            path = f"{parent}.{key}" if parent else key
+        else:
+            path = _path(e["loc"], root)
         value = MISSING if kind == "missing" else e.get("input", MISSING)
         if kind in ("value_error", "assertion_error"):
             cause = e["ctx"]["error"]
@@ -264,8 +277,14 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
             problem = "expected " + e["ctx"]["expected"]
         else:
             problem = e["msg"][0].lower() + e["msg"][1:]
-        if kind == "extra_forbidden" and (hint := _REMOVED_FIELD_HINTS.get(str(e["loc"][-1]))):
-            problem += f" ({hint})"
+        if kind == "extra_forbidden":
+            key = str(e["loc"][-1])
+            if hint := _REMOVED_FIELD_HINTS.get(key):
+                problem += f" ({hint})"
+            elif (model := _model_in(holder)) and any(
+                info.alias == _alias(key) != key for info in model.model_fields.values()
+            ):
+                problem += f" (manifests use the camelCase name {_alias(key)!r})"
         out.append(FieldIssue(path or "(object)", value, problem))
     return out
 
@@ -282,6 +301,11 @@ _REMOVED_FIELD_HINTS = {
 def _path(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
     """The manifest (camelCase) path of an error location, following the model's field types:
     pydantic reports a field by the name the input used, which may be the Python name."""
+    return _follow(loc, root)[0]
+
+
+def _follow(loc: tuple[int | str, ...], root: type[BaseModel]) -> tuple[str, Any]:
+    """(manifest path, type found there) of an error location."""
     out = ""
     current: Any = root
     for part in loc:
@@ -304,7 +328,7 @@ def _path(loc: tuple[int | str, ...], root: type[BaseModel]) -> str:
         else:
             current = _inner(current, dict)  # a mapping key: keep it as written
         out += ("." if out else "") + name
-    return out
+    return out, current
 
 
 def _members(tp: Any) -> list[Any]:
@@ -674,6 +698,15 @@ class FluxObject(FluxModel):
         return obj
 
     @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Self:
+        """Validate a manifest of this exact kind: fields by their manifest (camelCase) names
+        only, as the API server reads them; `from_manifest` checks the kind and version first."""
+        try:
+            return cls.model_validate(dict(doc), by_alias=True, by_name=False)
+        except pydantic.ValidationError as err:
+            raise SpecError(cls.kind, manifest_name(doc), issues_from(err, cls)) from None
+
+    @classmethod
     def _load_any(cls, doc: Mapping[str, Any]) -> FluxObject:
         # The loader of this family of kinds; subclasses with their own registry override it.
         return from_manifest(doc)
@@ -742,4 +775,4 @@ def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
                 )
             ],
         )
-    return cls(**{k: v for k, v in doc.items()})
+    return cls.from_document(doc)

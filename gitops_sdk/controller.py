@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal, Self, get_args
 import pulumi
 import pydantic
 import yaml
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field, Strict
 from pydantic.alias_generators import to_snake
 
 from ._model import Duration, FluxModel, Invalid, Name, Namespace, check_labels
@@ -308,7 +308,7 @@ class ControllerTuning(FluxModel):
     requeue_dependency: Duration | None = None
     """`--requeue-dependency`: recheck interval of unready `dependsOn` (source, kustomize, helm,
     image-reflector only). Default: Flux's 30s."""
-    log_level: LogLevel | None = None
+    log_level: Annotated[LogLevel, Strict(False)] | None = None  # "info" as well as LogLevel.INFO
     """`--log-level`. Default: the manifest's `info`."""
     image_digest: Digest | None = None
     """Pin the controller image to this digest (`image:tag@sha256:...`). Default: tag only."""

@@ -406,7 +406,7 @@ def eso_from_manifest(doc: Mapping[str, Any]) -> EsoObject:
             f"{where}: apiVersion {api_version}{when}; use {ESO_API_VERSION} (the fields are "
             "unchanged: only apiVersion changes)"
         )
-    return cls(**dict(doc))
+    return cls.from_document(doc)
 
 
 class _Store(EsoObject):

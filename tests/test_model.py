@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from gitops_sdk import GitRepository, Kustomization
+from gitops_sdk import GitRepository, Kustomization, SpecError, from_manifest
 from gitops_sdk._model import FluxModel, iter_refs
 from gitops_sdk.kustomize import SourceReference
 
@@ -115,3 +115,36 @@ def test_references_are_found_at_any_depth_of_a_recursive_model() -> None:
     listed = SourceReference(kind="GitRepository", name="listed")
     tree = Node(children=[Node(children=[Node(ref=leaf)]), Node(by_name={"x": [listed]})])
     assert [r.name for r in iter_refs(tree)] == ["fleet", "listed"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("suspend", "yes", "input should be a valid boolean"),
+        ("prune", 1, "input should be a valid boolean"),
+        ("retryInterval", 60, "input should be a valid string"),
+    ],
+)
+def test_scalars_are_as_strict_as_the_crd(field: str, value: object, problem: str) -> None:
+    doc = unit(1).to_manifest()
+    doc["spec"][field] = value
+    with pytest.raises(SpecError, match=rf"^Kustomization 'unit-1': spec\.{field} .*: {problem}$"):
+        from_manifest(doc)
+
+
+def test_manifests_use_the_manifest_field_names_only() -> None:
+    doc = unit(1).to_manifest()
+    doc["spec"]["source_ref"] = doc["spec"].pop("sourceRef")
+    with pytest.raises(SpecError) as err:
+        from_manifest(doc)
+    assert (
+        "spec.source_ref {'kind': 'GitRepository', 'name': 'fleet'}: unknown field (manifests "
+        "use the camelCase name 'sourceRef')"
+    ) in str(err.value)
+    assert "spec.sourceRef" in str(err.value) and "required field is missing" in str(err.value)
+
+
+def test_a_manifest_error_names_the_object_by_its_metadata_name() -> None:
+    doc = {**unit(1).to_manifest(), "name": "other"}
+    with pytest.raises(SpecError, match=r"^Kustomization 'unit-1': "):
+        from_manifest(doc)
