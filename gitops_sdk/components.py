@@ -14,7 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ._model import FluxObject
-from .errors import MISSING, FieldIssue, SpecError
+from .errors import MISSING, FieldIssue, SpecError, expect, expect_items
+from .kustomize import Kustomization
 from .layers import LAYER_LABEL
 from .resources import FluxResource, opaque_secret
 from .source import GitRepository
@@ -42,6 +43,12 @@ class GitSource(pulumi.ComponentResource):
     ) -> None:
         """`depends_on` (e.g. the Flux install's CRDs) is applied to every child; `wait` makes
         `pulumi up` wait for the repository to be Ready."""
+        where = f"GitSource {name!r}"
+        expect(repository, GitRepository, f"{where}: repository", "a GitRepository model")
+        expect(credentials, (Mapping, type(None)), f"{where}: credentials", "a mapping")
+        for key, value in (credentials or {}).items():
+            expect(value, (str, pulumi.Output), f"{where}: credentials[{key!r}]", "a string")
+        expect_items(depends_on, pulumi.Resource, f"{where}: depends_on", "Pulumi resources")
         super().__init__("gitops:source:GitSource", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         self.secret = None
@@ -104,6 +111,12 @@ class Layers(pulumi.ComponentResource):
     ) -> None:
         """`depends_on` is applied to every Kustomization; `wait` makes `pulumi up` wait for
         each to be Ready (so a failing layer names itself and its condition message)."""
+        where = f"Layers {name!r}"
+        expect_items(
+            kustomizations, Kustomization, f"{where}: kustomizations", "Kustomization models"
+        )
+        expect(resolve, (Mapping, type(None)), f"{where}: resolve", "a mapping")
+        expect_items(depends_on, pulumi.Resource, f"{where}: depends_on", "Pulumi resources")
         super().__init__("gitops:layers:Layers", name, None, opts)
         self.layers = {}
         self.kustomizations = {}

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from ._model import FluxObject, ObjectRef, refs_with_paths
-from .errors import CrossReferenceError, DependencyCycleError
+from .errors import CrossReferenceError, DependencyCycleError, expect_items
 
 Key = tuple[str, str, str]
 """(kind, namespace, name) of an object."""
@@ -46,6 +46,7 @@ class FluxGraph:
         known: Iterable[Key] = (),
         no_cross_namespace_refs: bool = False,
     ) -> None:
+        expect_items(objects, FluxObject, "FluxGraph", "Flux object models")
         self.objects = list(objects)
         self.default_namespace = default_namespace
         self.no_cross_namespace_refs = no_cross_namespace_refs

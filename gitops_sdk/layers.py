@@ -25,7 +25,7 @@ import yaml
 
 from ._model import FluxObject
 from .config import GitopsConfig, LayerConfig, Resources, Tuning, UnitConfig
-from .errors import ConfigError, DependencyCycleError, SpecError
+from .errors import ConfigError, DependencyCycleError, SpecError, expect, expect_items
 from .kustomize import Kustomization
 
 LAYER_LABEL = "gitops-sdk/layer"
@@ -62,6 +62,8 @@ class Layer:
         self, name: str, *, depends_on: Sequence[Unit | Layer | str] = (), **settings: Any
     ) -> Unit:
         """Add a unit `<layer>-<name>`; settings are UnitConfig fields (path, interval, ...)."""
+        where = f"unit {self.name}-{name!s}: depends_on"
+        expect_items(depends_on, (Unit, Layer, str), where, "layers, units or their names")
         cfg = _settings(UnitConfig, f"{self.name}-{name}", settings)
         unit = Unit(self, name, cfg, depends_on)
         if any(u.short == name for u in self.units):
@@ -99,6 +101,8 @@ class LayerSet:
         decryption_secret: Any = None,
     ) -> None:
         """`decryption_secret` is the age key Secret (object or name) for `decryption: true`."""
+        expect(defaults, (Mapping, Tuning, type(None)), "LayerSet: defaults", "a mapping")
+        expect(labels, (Mapping, type(None)), "LayerSet: labels", "a mapping")
         self.source = source
         self.namespace = namespace
         if isinstance(defaults, Tuning):
@@ -114,6 +118,8 @@ class LayerSet:
         """Add a layer; settings are LayerConfig fields (path, interval, units, ...)."""
         if any(layer.name == name for layer in self.layers):
             raise ConfigError(f"layer {name!r} is declared twice")
+        where = f"layer {name!r}: depends_on"
+        expect_items(depends_on, (Unit, Layer, str), where, "layers, units or their names")
         cfg = _settings(LayerConfig, name, settings)
         layer = Layer(self, name, cfg, depends_on)
         self.layers.append(layer)
@@ -145,6 +151,25 @@ class LayerSet:
     # --- resolution -------------------------------------------------------------------------
 
     def _resolve(self, owner: Unit | Layer, dep: Unit | Layer | str) -> list[Unit]:
+        found = self._lookup(owner, dep)
+        what = "unit" if isinstance(owner, Unit) else "layer"
+        if any(u.name == owner.name or (what == "layer" and u.layer is owner) for u in found):
+            raise ConfigError(
+                f"{what} {owner.name!r}: dependsOn {_named(dep)} is the {what} itself"
+                if len(found) == 1 or what == "layer"
+                else f"unit {owner.name!r}: dependsOn {_named(dep)} is its own layer; name the "
+                "units of the layer it needs instead"
+            )
+        return found
+
+    def _lookup(self, owner: Unit | Layer, dep: Unit | Layer | str) -> list[Unit]:
+        if isinstance(dep, (Layer, Unit)):
+            theirs = dep.owner if isinstance(dep, Layer) else dep.layer.owner
+            if theirs is not self:
+                raise ConfigError(
+                    f"{'unit' if isinstance(owner, Unit) else 'layer'} {owner.name!r}: dependsOn "
+                    f"{_named(dep)} belongs to another LayerSet"
+                )
         if isinstance(dep, Layer):
             return dep.members()
         if isinstance(dep, Unit):
@@ -263,6 +288,10 @@ class LayerSet:
             spec["patches"] = patches
         labels = {**self.labels, LAYER_LABEL: layer.name}
         return Kustomization(name=unit.name, namespace=self.namespace, labels=labels, **spec)
+
+
+def _named(dep: Unit | Layer | str) -> str:
+    return repr(dep if isinstance(dep, str) else dep.name)
 
 
 def _topological(units: Mapping[str, Unit], deps: Mapping[str, Iterable[Unit]]) -> list[str]:

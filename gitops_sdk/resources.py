@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from ._model import FluxObject
-from .errors import GitopsError
+from .errors import GitopsError, expect, expect_items
 
 # The plugin version pulumi-kubernetes pins on every resource it registers.
 _PROVIDER_VERSION: str = k8s._utilities.get_version()  # type: ignore[no-untyped-call]
@@ -81,6 +81,10 @@ class FluxResource(CustomResource, Generic[M]):
         """Register `obj`. `resolve` maps `id(model)` of referenced models to their resources,
         for references that were built from models rather than from resources; `wait` makes
         `pulumi up` wait for the object to be Ready (see `await_annotations`)."""
+        expect(resource_name, str, "FluxResource", "a Pulumi resource name (str)")
+        where = f"FluxResource {resource_name!r}"
+        expect(obj, FluxObject, where, "a Flux object model such as Kustomization(...)")
+        expect(opts, (pulumi.ResourceOptions, type(None)), f"{where}: opts", "ResourceOptions")
         deps: list[pulumi.Resource] = []
         for target in obj.targets:
             if isinstance(target, pulumi.Resource):
@@ -126,6 +130,7 @@ def register(
     wait: bool | None = None,
 ) -> FluxResource[Any]:
     """Register one Flux object; the Pulumi name defaults to `resource_name(obj)`."""
+    expect(obj, FluxObject, "register()", "a Flux object model such as Kustomization(...)")
     return FluxResource(name or resource_name(obj), obj, opts, resolve=resolve, wait=wait)
 
 
@@ -136,6 +141,7 @@ def register_all(
 
     Returns the resources keyed by `id()` of their model.
     """
+    expect_items(objects, FluxObject, "register_all()", "Flux object models")
     made: dict[int, FluxResource[Any]] = {}
     for obj in objects:
         made[id(obj)] = register(obj, opts, resolve=made)
