@@ -18,6 +18,7 @@ from ._model import (
     Duration,
     FluxModel,
     FluxObject,
+    GoPattern,
     GoRegex,
     Invalid,
     Name,
@@ -271,7 +272,7 @@ def _expand_refs(template: str) -> Iterator[str]:
         i = j + 1 + end + int(brace)
 
 
-def _describe_groups(pattern: re.Pattern[str]) -> str:
+def _describe_groups(pattern: GoPattern) -> str:
     if not pattern.groups:
         return "the pattern has no groups; only $0 (the whole match) is available"
     names = {index: name for name, index in pattern.groupindex.items()}

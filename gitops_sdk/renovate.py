@@ -30,7 +30,7 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import AfterValidator
 
-from ._model import FluxModel, Namespace, re_compile_go
+from ._model import FluxModel, GoPattern, Namespace, re_compile_go
 from .errors import ConfigError, FieldIssue, SpecError
 
 __all__ = [
@@ -322,7 +322,7 @@ def _check_schedule(value: str) -> str:
     return value
 
 
-def _check_regex(pattern: str) -> re.Pattern[str]:
+def _check_regex(pattern: str) -> GoPattern:
     try:
         return re_compile_go(pattern)
     except ValueError as err:

@@ -292,7 +292,7 @@ def test_bad_image_policy(make: Any, message: str) -> None:
         ),
         (
             {"exclusion_list": [r"^.*\.sig$", "(a"]},
-            r"spec.exclusionList\[1\] '\(a': is not a valid regexp",
+            r"spec.exclusionList\[1\] '\(a': is not a valid Go regexp: missing \): \(a",
         ),
         ({"timeout": "1h"}, r"spec.timeout '1h': .*takes no hours"),
         ({"provider": "ecr"}, r"spec.provider 'ecr': expected 'generic', 'aws', 'azure' or 'gcp'"),

@@ -7,6 +7,7 @@ import pytest
 
 from gitops_sdk import GitRepository, Kustomization, SpecError, from_manifest
 from gitops_sdk._model import FluxModel, iter_refs
+from gitops_sdk.image import TagFilter
 from gitops_sdk.kustomize import SourceReference
 
 
@@ -148,3 +149,35 @@ def test_a_manifest_error_names_the_object_by_its_metadata_name() -> None:
     doc = {**unit(1).to_manifest(), "name": "other"}
     with pytest.raises(SpecError, match=r"^Kustomization 'unit-1': "):
         from_manifest(doc)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        (r"(?P<x>a)(?P=x)", "invalid perl operator: (?P"),
+        (r"a(?#note)b", "invalid perl operator: (?#"),
+        (r"abc\Z", r"invalid escape sequence: \Z"),
+        (r"(?>ab)c", "invalid perl operator: (?>"),
+        (r"\d{1001}", "invalid repetition size: {1001}"),
+    ],
+)
+def test_python_only_regexp_syntax_is_refused_as_go_would(pattern: str, problem: str) -> None:
+    with pytest.raises(SpecError) as err:
+        TagFilter(pattern=pattern)
+    assert str(err.value) == (
+        f"TagFilter: pattern {pattern!r}: is not a valid Go regexp: {problem}"
+    )
+
+
+@pytest.mark.parametrize(
+    "pattern", [r"a(?i)b", r"^\pL+$", r"\p{Greek}", r"\Qa.b\E", r"\x{41}", r"abc\z", r"[[:digit:]]"]
+)
+def test_go_only_regexp_syntax_is_accepted(pattern: str) -> None:
+    assert TagFilter(pattern=pattern).pattern == pattern
+
+
+def test_extract_sees_go_named_groups() -> None:
+    tags = TagFilter(pattern=r"^main-(?<sha>[a-f0-9]+)-(?P<ts>\d+)$", extract="$ts")
+    assert tags.extract == "$ts"
+    with pytest.raises(SpecError, match=r"\$build"):
+        TagFilter(pattern=r"^main-(?<sha>[a-f0-9]+)-(?P<ts>\d+)$", extract="$build")

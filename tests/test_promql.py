@@ -96,7 +96,7 @@ def test_the_reference_parser_agrees(expr: str) -> None:
         ("x{a=1}", 5, r'label values are quoted strings: expected "...", found \'1\''),
         ('x{a~"b"}', 4, r"unexpected character '~'"),
         ('x{a=~"\\d+"}', 7, r"unknown escape sequence '\\d' in a string"),
-        ('x{a=~"("}', 6, r"the value of 'a' is not a valid regexp"),
+        ('x{a=~"("}', 6, r"the value of 'a' is not a valid Go regexp: missing \)"),
         ('{a=""}', 1, r"a selector needs a metric name or a matcher that does not match"),
         ("sum by (a) (x) without (b)", 16, r"sum has a by/without clause already"),
         ("x + ", 5, r"expected an expression, found the end of the expression"),
