@@ -137,12 +137,27 @@ def register(
 def register_all(
     objects: Sequence[FluxObject], opts: pulumi.ResourceOptions | None = None
 ) -> dict[int, FluxResource[Any]]:
-    """Register objects in the given (dependency) order, wiring model references to resources.
+    """Register objects, each after those of them its references were built from (otherwise
+    in the given order), wiring those references to Pulumi `depends_on`.
 
     Returns the resources keyed by `id()` of their model.
     """
     expect_items(objects, FluxObject, "register_all()", "Flux object models")
-    made: dict[int, FluxResource[Any]] = {}
+    given = {id(obj) for obj in objects}
+    ordered: list[FluxObject] = []
+    placed: set[int] = set()
+
+    def place(obj: FluxObject) -> None:
+        placed.add(id(obj))  # before its targets: a model only refers to older models
+        for target in obj.targets:
+            if id(target) in given and id(target) not in placed:
+                place(target)
+        ordered.append(obj)
+
     for obj in objects:
+        if id(obj) not in placed:
+            place(obj)
+    made: dict[int, FluxResource[Any]] = {}
+    for obj in ordered:
         made[id(obj)] = register(obj, opts, resolve=made)
     return made

@@ -10,7 +10,7 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from gitops_sdk import GitopsError, GitRepository, Kustomization, register, synth
+from gitops_sdk import GitopsError, GitRepository, Kustomization, register, register_all, synth
 from gitops_sdk.synth import RecordingMocks
 
 
@@ -119,3 +119,39 @@ def test_a_top_level_field_other_than_spec_is_refused(mocks: RecordingMocks) -> 
     ):
         register(odd)
     assert mocks.resources == []
+
+
+def test_register_all_puts_referenced_objects_first(
+    mocks: RecordingMocks, requests: list[Any]
+) -> None:
+    repo = GitRepository(
+        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
+    )
+    infra = Kustomization(
+        name="infra",
+        namespace="flux-system",
+        interval="10m",
+        path="./i",
+        prune=True,
+        source_ref=repo,
+    )
+    apps = Kustomization(
+        name="apps",
+        namespace="flux-system",
+        interval="10m",
+        path="./a",
+        prune=True,
+        source_ref=repo,
+        depends_on=[infra],
+    )
+    synth.run(lambda: register_all([apps, infra, repo]))
+    assert [r.name for r in mocks.resources] == [
+        "gitrepository-flux-system-fleet",
+        "kustomization-flux-system-infra",
+        "kustomization-flux-system-apps",
+    ]
+    deps = {r.name: sorted(u.rsplit("::", 1)[-1] for u in r.dependencies) for r in requests}
+    assert deps["kustomization-flux-system-apps"] == [
+        "gitrepository-flux-system-fleet",
+        "kustomization-flux-system-infra",
+    ]
