@@ -297,8 +297,20 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
             problem = _PYDANTIC_PROBLEMS[kind]
         elif kind == "literal_error":
             problem = "expected " + e["ctx"]["expected"]
+        elif kind == "model_type" and (model := _model_in(_follow(e["loc"], root)[1])):
+            problem = (
+                f"expected {_a(_either(model.expected_kinds))} object (the object itself, or a "
+                "mapping with its name)"
+                if issubclass(model, ObjectRef) and model.expected_kinds
+                else f"expected a mapping of {model.__name__} fields"
+            )
         else:
             problem = e["msg"][0].lower() + e["msg"][1:]
+        if _is_output(value):
+            problem += (
+                " (a pulumi Output has no value yet: build the object inside Output.apply, or "
+                "pass a plain value)"
+            )
         if kind == "extra_forbidden":
             key = str(e["loc"][-1])
             if hint := _REMOVED_FIELD_HINTS.get(key):
@@ -309,6 +321,11 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
                 problem += f" (manifests use the camelCase name {_alias(key)!r})"
         out.append(FieldIssue(path or "(object)", value, problem))
     return out
+
+
+def _is_output(value: Any) -> bool:
+    cls = type(value)
+    return cls.__name__ == "Output" and cls.__module__.startswith("pulumi")
 
 
 # Fields that older Flux APIs had and users still copy from old guides.

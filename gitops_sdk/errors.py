@@ -78,6 +78,17 @@ class FieldIssue:
 
 
 def _show(value: Any) -> str:
+    ident = getattr(value, "__flux_ref__", None)
+    if callable(ident):  # a Flux object by what it is, not by its whole repr
+        kind, name, _ = ident()
+        return f"{kind} {name!r}"
+    if (
+        isinstance(value, (list, tuple))
+        and value
+        and all(hasattr(v, "__flux_ref__") for v in value)
+    ):
+        inner = ", ".join(_show(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

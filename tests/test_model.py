@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pulumi
 import pydantic
 import pytest
 
@@ -181,3 +182,30 @@ def test_extract_sees_go_named_groups() -> None:
     assert tags.extract == "$ts"
     with pytest.raises(SpecError, match=r"\$build"):
         TagFilter(pattern=r"^main-(?<sha>[a-f0-9]+)-(?P<ts>\d+)$", extract="$build")
+
+
+def test_wrong_shapes_are_named_plainly() -> None:
+    infra = unit(1)
+    with pytest.raises(SpecError) as err:
+        unit(2, source_ref="fleet")
+    assert str(err.value) == (
+        "Kustomization 'unit-2': spec.sourceRef 'fleet': expected an OCIRepository, "
+        "GitRepository, Bucket or ExternalArtifact object (the object itself, or a mapping with "
+        "its name)"
+    )
+    with pytest.raises(SpecError) as err:
+        unit(2, depends_on=infra)
+    assert str(err.value) == (
+        "Kustomization 'unit-2': spec.dependsOn Kustomization 'unit-1': input should be a valid "
+        "list"
+    )
+
+
+def test_a_pulumi_output_gets_a_hint(mocks: object) -> None:
+    with pytest.raises(
+        SpecError,
+        match=r"spec\.path <pulumi\.output\.Output object at .*>: "
+        r"input should be a valid string \(a pulumi Output has no value yet: "
+        r"build the object inside Output\.apply, or pass a plain value\)$",
+    ):
+        unit(2, path=pulumi.Output.from_input("./x"))
