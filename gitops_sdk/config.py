@@ -224,9 +224,40 @@ class GitopsConfig(ConfigModel):
     """Notification Providers and Alerts (secrets by config key name); null: none."""
 
 
+def _encrypted(value: Any) -> bool:
+    """A secret as a stack file holds it: `{secure: ...}`, or (set with `--path`) a mapping
+    whose values all are."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return True
+    return isinstance(value, dict) and bool(value) and all(_encrypted(v) for v in value.values())
+
+
 def _is_secret(key: str, value: Any, secret_keys: frozenset[str]) -> bool:
-    encrypted = isinstance(value, dict) and set(value) == {"secure"}
-    return key in SECRET_KEYS or key in secret_keys or encrypted
+    return key in SECRET_KEYS or key in secret_keys or _encrypted(value)
+
+
+def _check_secrecy(values: Mapping[str, Any], source: str, secret_keys: frozenset[str]) -> None:
+    """Plain settings must not be secrets (a section set with --secret would otherwise be
+    skipped silently); secrets in plain text are refused where the stack file is read
+    (`load_stack_file`). Values are never shown."""
+    plain = {f.alias or n for n, f in GitopsConfig.model_fields.items()}
+    for key, value in values.items():
+        secret = _encrypted(value) or key in secret_keys
+        if key in plain and secret:
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:{key} is set as a secret, but it is plain configuration; "
+                f"set it without --secret"
+            )
+    creds = values.get("gitCredentials")
+    if creds is not None and not _encrypted(creds):
+        ok = isinstance(creds, dict) and set(creds) == {"username", "password"}
+        if not ok or not all(isinstance(v, str) and v for v in creds.values()):
+            given = sorted(creds) if isinstance(creds, dict) else type(creds).__name__
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:gitCredentials: expected a mapping with string username "
+                f"and password (`pulumi config set --secret --path {NAMESPACE}:gitCredentials."
+                f"username ...`), got {given} (values not shown)"
+            )
 
 
 def parse_config(
@@ -236,12 +267,15 @@ def parse_config(
 
     Secret keys (`pulumi config set --secret`, e.g. `gitops:slackWebhook`) are read by the
     components that need them and skipped here."""
+    _check_secrecy(values, source, secret_keys)
     values = {k: v for k, v in values.items() if not _is_secret(k, v, secret_keys)}
     try:
         return GitopsConfig.model_validate(dict(values))
     except pydantic.ValidationError as err:
         issues = issues_from(err, GitopsConfig)
         for issue in issues:
+            if issue.problem.startswith("unknown field"):
+                issue.value = MISSING  # an unknown key may hold a secret set without --secret
             if issue.problem == "unknown field" and "." not in issue.path:
                 # Never echo a top-level value: it may be a secret set without --secret.
                 issue.value = MISSING
@@ -254,14 +288,55 @@ def parse_config(
         raise ConfigError(f"{source}: " + "; ".join(lines)) from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (Pulumi does; PyYAML keeps the last silently)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
+
+
 def load_stack_file(path: Path) -> dict[str, Any]:
-    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped."""
+    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped; a secret key
+    stored in plain text is a ConfigError."""
+    values = read_stack_file(path)
+    for key in plaintext_secrets(values):
+        raise ConfigError(
+            f"{path.name}: {NAMESPACE}:{key} is stored in plain text (value not shown); remove "
+            f"it and run `pulumi config set --secret {NAMESPACE}:{key} ...`"
+        )
+    return values
+
+
+def plaintext_secrets(values: Mapping[str, Any]) -> list[str]:
+    """The secret keys among a stack file's `gitops:` values that are not encrypted."""
+    return sorted(k for k in SECRET_KEYS & set(values) if not _encrypted(values[k]))
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped, as written."""
     if not path.is_file():
         raise ConfigError(f"{path.name}: stack file not found at {path}")
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
+        doc = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path.name}: not valid YAML: {err}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path.name}: expected a mapping with a 'config' key")
     config = doc.get("config") or {}
     if not isinstance(config, dict):
         raise ConfigError(f"{path.name}: 'config' must be a mapping")

@@ -42,7 +42,7 @@ import yaml
 from pulumi.runtime.sync_await import _sync_await
 
 from ._model import FluxModel, Name, Namespace, issues_from, manifest_name
-from .config import NAMESPACE, load_stack_file, stack_file
+from .config import NAMESPACE, load_stack_file, plaintext_secrets, read_stack_file, stack_file
 from .errors import (
     MISSING,
     ConfigError,
@@ -1106,9 +1106,28 @@ def check_tree(root: Path, *, config: Path | None = None) -> list[Finding]:
                 findings.append(
                     Finding(path, "is SOPS-encrypted but holds plaintext values", status.plaintext)
                 )
+        elif path.name.startswith("Pulumi.") and path.suffix in (".yaml", ".yml"):
+            findings += _stack_file_findings(path)
         elif path.suffix.lower() in (".yaml", ".yml", ".json"):
             findings += _manifest_findings(path)
     return findings
+
+
+def _stack_file_findings(path: Path) -> list[Finding]:
+    """`gitops:` secret keys stored in plain text in a `Pulumi.<stack>.yaml`."""
+    try:
+        keys = plaintext_secrets(read_stack_file(path))
+    except ConfigError:
+        return []  # not a stack file we can read; `gitops synth` says why
+    if not keys:
+        return []
+    return [
+        Finding(
+            path,
+            "holds secret config in plain text; set it with `pulumi config set --secret`",
+            tuple(f"{NAMESPACE}:{k}" for k in keys),
+        )
+    ]
 
 
 # --- Pulumi components ---------------------------------------------------------------------------

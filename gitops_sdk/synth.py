@@ -18,7 +18,7 @@ from pulumi.runtime.config import CONFIG
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from .config import config_env, load_stack_file, stack_file
+from .config import NAMESPACE, SECRET_KEYS, config_env, load_stack_file, stack_file
 from .errors import ConfigError, stack_context
 
 _OFFLINE: list[bool] = []
@@ -88,7 +88,10 @@ def start(mocks: pulumi.runtime.Mocks, *, stack: str, config: Mapping[str, Any])
     pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
     pulumi.runtime.settings.SETTINGS.outputs.clear()
     CONFIG.set({})
-    pulumi.runtime.set_all_config(config_env(config))
+    # What the engine does for `pulumi config set --secret` keys: they arrive decrypted and
+    # listed as secret. A plain-text one in a stack file is refused when the file is read.
+    secret = [f"{NAMESPACE}:{k}" for k, v in config.items() if k in SECRET_KEYS]
+    pulumi.runtime.set_all_config(config_env(config), secret_keys=secret)
 
 
 def run(program: Any) -> None:

@@ -872,3 +872,16 @@ def test_sops_config_with_duplicate_keys_is_a_config_error(tmp_path: Path) -> No
         ConfigError, match=r'\.sops\.yaml: found duplicate key "pgp" .* \(line 4\)$'
     ):
         secrets.update_sops_config(path, "staging", "age1" + "q" * 58)
+
+
+def test_check_flags_secret_stack_config_in_plain_text(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.staging.yaml").write_text(
+        "config:\n  gitops:ageKey: AGE-SECRET-KEY-1QQQQ\n  gitops:githubToken:\n    secure: v1:x\n"
+    )
+    (finding,) = secrets.check_tree(tmp_path)
+    assert finding.path == tmp_path / "Pulumi.staging.yaml"
+    assert str(finding).endswith(
+        "Pulumi.staging.yaml: holds secret config in plain text; set it with `pulumi config set "
+        "--secret`: gitops:ageKey"
+    )
+    assert "QQQQ" not in str(finding)

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.errors import RunError
 
-from gitops_sdk import synth
+from gitops_sdk import ConfigError, synth
 from gitops_sdk.crds import Schemas, validate_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -189,14 +190,12 @@ def test_bad_stack_config_fails_before_any_registration(tmp_path: Path) -> None:
 
 
 def test_decryption_creates_the_age_key_secret_and_references_it(tmp_path: Path) -> None:
-    import pyrage
-
     shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
     doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
-    key = str(pyrage.x25519.Identity.generate())
+    key = "bm90LXJlYWxseS1lbmNyeXB0ZWQ="
     doc["config"]["gitops:layers"]["infrastructure"]["decryption"] = True
-    doc["config"]["gitops:ageKey"] = key
+    doc["config"]["gitops:ageKey"] = {"secure": f"v1:{key}"}  # as `config set --secret` writes
     doc["config"]["gitops:flux"]["install"] = False
     (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
     objects = synth.run_stack_program(tmp_path, "staging").kubernetes_objects()
@@ -222,7 +221,7 @@ def test_github_config_adds_deploy_key_secret_and_receiver(tmp_path: Path) -> No
         "deployKey": {"title": "flux-kubestaging"},
         "receiver": {"url": "https://flux-webhook.example.com"},
     }
-    doc["config"]["gitops:githubToken"] = "test-token-not-real"
+    doc["config"]["gitops:githubToken"] = {"secure": "v1:dGVzdC10b2tlbi1ub3QtcmVhbA=="}
     doc["config"]["gitops:flux"]["install"] = False
     (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
     mocks = synth.run_stack_program(tmp_path, "staging")
@@ -238,7 +237,7 @@ def test_github_config_adds_deploy_key_secret_and_receiver(tmp_path: Path) -> No
         "pulumi-python:dynamic/github:RepositoryWebhook",
         "pulumi-python:dynamic/github:WebhookToken",
     ]
-    assert "test-token-not-real" not in str([synth.redact(o) for o in objects])
+    assert "dGVzdC10b2tlbi1ub3QtcmVhbA" not in str([synth.redact(o) for o in objects])
 
 
 THIRD_PARTY_GROUPS = ("monitoring.coreos.com/", "flagger.app/", "external-secrets.io/")
@@ -258,3 +257,82 @@ def test_every_rendered_flagger_and_prometheus_object_is_crd_valid(
 def test_the_stacks_render_a_canary(rendered: dict) -> None:
     # So the check above covers Flagger too.
     assert any(o["kind"] == "Canary" for stack in STACKS for o in rendered[stack])
+
+
+def stack_copy(tmp_path: Path, **config: Any) -> Path:
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    doc["config"].update({f"gitops:{k}": v for k, v in config.items()})
+    (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"ageKey": "AGE-SECRET-KEY-1QQQQQQQQQQ"},
+            "Pulumi.staging.yaml: gitops:ageKey is stored in plain text (value not shown); "
+            "remove it and run `pulumi config set --secret gitops:ageKey ...`",
+        ),
+        (
+            {"layers": {"secure": "v1:abc"}},
+            "Pulumi.staging.yaml: gitops:layers is set as a secret, but it is plain "
+            "configuration; set it without --secret",
+        ),
+        (
+            {"github": {"token": "ghp_SUPERSECRET"}},
+            "Pulumi.staging.yaml: gitops:github.token: unknown field",
+        ),
+    ],
+)
+def test_stack_config_keeps_secrets_secret(
+    tmp_path: Path, config: dict[str, Any], message: str
+) -> None:
+    project = stack_copy(tmp_path, **config)
+    mocks = synth.RecordingMocks()
+    with pytest.raises((ConfigError, RunError)) as err:  # the program turns ours into RunError
+        synth.run_stack_program(project, "staging", mocks)
+    assert message in str(err.value)
+    assert "SUPERSECRET" not in str(err.value) and "QQQQ" not in str(err.value)
+    assert mocks.resources == []
+
+
+def test_a_stack_file_with_duplicate_keys_or_no_mapping_is_refused(tmp_path: Path) -> None:
+    project = stack_copy(tmp_path)
+    text = (project / "Pulumi.staging.yaml").read_text()
+    (project / "Pulumi.staging.yaml").write_text(text + "  gitops:layers: {}\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"^Pulumi.staging.yaml: not valid YAML: .*duplicate "
+        r"key 'gitops:layers'",
+    ):
+        synth.run_stack_program(project, "staging")
+    (project / "Pulumi.staging.yaml").write_text("- config\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"^Pulumi.staging.yaml: expected a mapping with a "
+        r"'config' key$",
+    ):
+        synth.run_stack_program(project, "staging")
+
+
+def test_git_credentials_of_the_wrong_shape_name_the_key_not_the_values(
+    mocks: synth.RecordingMocks,
+) -> None:
+    from gitops_sdk.config import parse_config
+
+    base = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
+    values = {k.split(":", 1)[1]: v for k, v in base.items() if k.startswith("gitops:")}
+    with pytest.raises(ConfigError) as err:
+        parse_config(
+            {**values, "gitCredentials": {"username": "bob", "token": "hunter2"}},
+            source="Pulumi.staging.yaml",
+            secret_keys=frozenset({"gitCredentials"}),
+        )
+    assert str(err.value) == (
+        "Pulumi.staging.yaml: gitops:gitCredentials: expected a mapping with string username and "
+        "password (`pulumi config set --secret --path gitops:gitCredentials.username ...`), got "
+        "['token', 'username'] (values not shown)"
+    )
