@@ -28,7 +28,7 @@ from pydantic import AfterValidator, Field
 from ._model import Duration, FluxModel, Name, Namespace, issues_from
 from .alerting import AlertingArgs
 from .automation import ImageAutomationArgs
-from .controller import FluxInstallArgs
+from .controller import CpuQuantity, FluxInstallArgs, MemoryQuantity
 from .errors import MISSING, ConfigError
 from .flagger import CanaryConfig
 from .github import GithubConfig
@@ -121,14 +121,14 @@ class FluxConfig(FluxInstallArgs):
 class ResourceSpec(ConfigModel):
     """CPU and memory quantities, e.g. `{cpu: 100m, memory: 128Mi}`."""
 
-    cpu: str | None = None
-    memory: str | None = None
+    cpu: CpuQuantity | None = None
+    memory: MemoryQuantity | None = None
 
 
 class Resources(ConfigModel):
     """Container requests and limits."""
 
-    container: str | None = None
+    container: Namespace | None = None  # a container name has a DNS label's syntax
     """Container to set them on; default: the container named like the Deployment."""
     requests: ResourceSpec | None = None
     limits: ResourceSpec | None = None
@@ -173,11 +173,11 @@ class UnitConfig(Tuning):
     """Path in the repository; default `./<layer>/<unit>`."""
     depends_on: list[str] = []
     """Units of the same layer (`metallb`), other layers (`monitoring`) or `layer/unit`."""
-    replicas: dict[str, Annotated[int, Field(ge=0)]] = {}
+    replicas: dict[Name, Annotated[int, Field(ge=0, le=2**31 - 1)]] = {}
     """Replica count per Deployment name (rendered as a kustomize patch)."""
     images: list[ImageOverride] = []
     """Image tag/digest pins (kustomize `images`)."""
-    resources: dict[str, Resources] = {}
+    resources: dict[Name, Resources] = {}
     """Container resources per Deployment name (rendered as a kustomize patch)."""
 
 

@@ -65,6 +65,22 @@ def test_defaults_fill_what_is_not_set() -> None:
         ),
         ({"layers": {"apps": {"prunne": True}}}, r"gitops:layers.apps.prunne: unknown field$"),
         (
+            {"layers": {"apps": {"units": {"demo": {"replicas": {"Demo App": 1}}}}}},
+            r"gitops:layers.apps.units.demo.replicas.Demo App 'Demo App': is not a DNS-1123",
+        ),
+        (
+            {"layers": {"apps": {"units": {"demo": {"replicas": {"demo": 99999999999}}}}}},
+            r"replicas.demo 99999999999: input should be less than or equal to 2147483647",
+        ),
+        (
+            {"layers": {"apps": {"resources": {"demo": {"limits": {"memory": "500 Mi"}}}}}},
+            r"gitops:layers.apps.resources.demo.limits.memory '500 Mi': is not a memory quantity",
+        ),
+        (
+            {"layers": {"apps": {"resources": {"demo": {"requests": {"cpu": "1.5.0"}}}}}},
+            r"gitops:layers.apps.resources.demo.requests.cpu '1.5.0': is not a CPU quantity",
+        ),
+        (
             {"cluster": {"name": "x", "environment": "staging", "architectures": ["riscv"]}},
             r"gitops:cluster.architectures\[0\] 'riscv': expected 'arm64', 'amd64' or 'arm'",
         ),
