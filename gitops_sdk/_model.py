@@ -291,7 +291,8 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
             cause = e["ctx"]["error"]
             problem = str(cause)
             if isinstance(cause, Invalid):
-                path = f"{path}.{cause.field}" if path else cause.field
+                if cause.field:  # empty: the field being validated itself
+                    path = f"{path}.{cause.field}" if path else cause.field
                 value = cause.value
         elif kind in _PYDANTIC_PROBLEMS:
             problem = _PYDANTIC_PROBLEMS[kind]

@@ -20,9 +20,10 @@ anything is registered.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -30,7 +31,7 @@ import pydantic
 import yaml
 from pydantic import AfterValidator
 
-from ._model import FluxModel, Invalid, Name, Namespace, flux_identity
+from ._model import Duration, FluxModel, GoRegex, Invalid, Name, Namespace, flux_identity
 from .errors import MISSING, FieldIssue, SpecError
 from .notification import (
     Alert,
@@ -521,6 +522,9 @@ def _check_source(value: str) -> str:
     return value
 
 
+_CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
 class ProviderConfig(_Config):
     """One Provider of `gitops:alerts.providers`; secrets are named, never written here."""
 
@@ -534,7 +538,23 @@ class ProviderConfig(_Config):
     """Pulumi config key (secret) holding the token."""
     channel: str | None = None
     username: str | None = None
-    timeout: str | None = None
+    timeout: Duration | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _secrets_are_named(self) -> Self:
+        for field, value in (
+            ("addressSecret", self.address_secret),
+            ("tokenSecret", self.token_secret),
+        ):
+            if value is not None and not _CONFIG_KEY.fullmatch(value):
+                # Never echo it: a webhook URL or token put here by mistake is the secret itself.
+                raise Invalid(
+                    field,
+                    MISSING,
+                    "must name the Pulumi config key holding the secret (e.g. 'slackWebhook'), "
+                    "not the secret itself (value not shown)",
+                )
+        return self
 
     def secret_keys(self) -> dict[str, str]:
         """Credential key -> Pulumi config key."""
@@ -553,8 +573,8 @@ class AlertConfig(_Config):
     ]
     """`Kind/*`, `Kind/name` or `Kind/namespace/name`."""
     severity: Literal["info", "error"] | None = None
-    inclusions: list[str] | None = None
-    exclusions: list[str] | None = None
+    inclusions: list[GoRegex] | None = None
+    exclusions: list[GoRegex] | None = None
     metadata: dict[str, str] | None = None
 
 

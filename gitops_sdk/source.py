@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
+from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import AfterValidator
@@ -65,6 +66,17 @@ _SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+)@(?P<host>[^:/]+):(?P<path>[^/].*)$")
 
 
 def _check_git_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.password is not None:
+        # Shown without the password: it would end up in the cluster, the state and the logs.
+        host = parts.netloc.rpartition("@")[2]
+        masked = parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+        raise Invalid(
+            "",
+            masked,
+            "holds a password; put credentials in the Secret named by spec.secretRef "
+            "(gitops:gitCredentials in stack config)",
+        )
     if m := _SCP_LIKE.match(value):
         suggestion = f"ssh://{m['user']}@{m['host']}/{m['path']}"
         raise ValueError(f"is an scp-like address, which Flux does not accept; use {suggestion!r}")

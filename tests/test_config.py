@@ -65,6 +65,45 @@ def test_defaults_fill_what_is_not_set() -> None:
         ),
         ({"layers": {"apps": {"prunne": True}}}, r"gitops:layers.apps.prunne: unknown field$"),
         (
+            {"repository": {"url": "https://bob:ghp_SECRET@github.com/org/fleet"}},
+            r"gitops:repository.url 'https://bob:\*\*\*@github.com/org/fleet': holds a password",
+        ),
+        (
+            {
+                "alerts": {
+                    "providers": {
+                        "slack": {
+                            "type": "slack",
+                            "addressSecret": "https://hooks.slack.com/services/T0/B0/SECRETXX",
+                        }
+                    }
+                }
+            },
+            r"gitops:alerts.providers.slack.addressSecret: must name the Pulumi config key "
+            r"holding the secret \(e.g. 'slackWebhook'\), not the secret itself \(value not "
+            r"shown\)$",
+        ),
+        (
+            {"alerts": {"providers": {"am": {"type": "alertmanager", "timeout": "5 minutes"}}}},
+            r"gitops:alerts.providers.am.timeout '5 minutes': is not a duration",
+        ),
+        (
+            {
+                "alerts": {
+                    "providers": {"am": {"type": "alertmanager", "address": "http://am:9093"}},
+                    "alerts": [
+                        {
+                            "name": "x",
+                            "provider": "am",
+                            "sources": ["Kustomization/*"],
+                            "exclusions": ["[unclosed"],
+                        }
+                    ],
+                }
+            },
+            r"gitops:alerts.alerts\[0\].exclusions\[0\] '\[unclosed': is not a valid Go regexp",
+        ),
+        (
             {"layers": {"apps": {"units": {"demo": {"replicas": {"Demo App": 1}}}}}},
             r"gitops:layers.apps.units.demo.replicas.Demo App 'Demo App': is not a DNS-1123",
         ),
@@ -125,3 +164,18 @@ def test_stack_file_problems(tmp_path: Path) -> None:
         load_stack_file(bad)
     bad.write_text("config:\n  gitops:cluster: {name: x}\n  other:key: 1\n")
     assert load_stack_file(bad) == {"cluster": {"name": "x"}}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"repository": {"url": "https://bob:ghp_SECRET@github.com/org/fleet"}},
+        {"alerts": {"providers": {"s": {"type": "slack", "addressSecret": "https://x/SECRET"}}}},
+        {"alerts": {"providers": {"s": {"type": "slack", "tokn": "SECRET"}}}},
+        {"github": {"token": "ghp_SECRET"}},
+    ],
+)
+def test_secrets_put_in_the_wrong_place_are_not_echoed(overrides: dict) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse(**overrides)
+    assert "SECRET" not in str(err.value)
