@@ -727,7 +727,10 @@ def settings_from_stacks(
         environments.append(RenovateEnvironment(name=env, **fields))
         if cfg.timezone:
             timezones[stack] = cfg.timezone
-        for image in ((values.get("automation") or {}).get("images") or {}).values():
+        automation = values.get("automation")
+        images = automation.get("images") if isinstance(automation, dict) else None
+        # A malformed section is left to the stack's own config check (`gitops synth`) to name.
+        for image in images.values() if isinstance(images, dict) else ():
             if isinstance(image, dict) and isinstance(image.get("image"), str):
                 managed.add(image["image"])
     if not environments:

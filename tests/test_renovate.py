@@ -330,3 +330,10 @@ def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "Pulumi.staging.yaml: gitops:renovate.schedule[0] 'after 10pm'" in (
         capsys.readouterr().err
     )
+
+
+def test_a_malformed_automation_section_does_not_break_renovate() -> None:
+    stacks = {k: {**v, "automation": {"images": ["demo-app"]}} for k, v in STACKS.items()}
+    assert settings_from_stacks(stacks) == settings_from_stacks(
+        {k: {**v, "automation": {}} for k, v in STACKS.items()}
+    )
