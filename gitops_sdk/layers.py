@@ -111,6 +111,8 @@ class LayerSet:
         self.labels = dict(labels or {})
         self.decryption_secret = decryption_secret
         self.layers: list[Layer] = []
+        self.disabled: set[str] = set()
+        """Layers and `layer/unit`s the stack config turns off, for clearer errors."""
 
     def layer(
         self, name: str, *, depends_on: Sequence[Layer | Unit | str] = (), **settings: Any
@@ -142,6 +144,9 @@ class LayerSet:
             decryption_secret=decryption_secret,
         )
         for name, layer_cfg in cfg.layers.items():
+            out.disabled |= {f"{name}/{u}" for u, c in layer_cfg.units.items() if not c.enabled}
+            if not layer_cfg.enabled:
+                out.disabled.add(name)
             if layer_cfg.enabled:
                 values = layer_cfg.model_dump(exclude_unset=True, by_alias=False)
                 values["units"] = layer_cfg.units  # keep the validated unit models
@@ -185,6 +190,14 @@ class LayerSet:
             found = [u for u in by_name[lname].units if u.short == uname]
             if found:
                 return found
+        if dep in self.disabled or (
+            isinstance(owner, Unit) and f"{owner.layer.name}/{dep}" in self.disabled
+        ):
+            raise ConfigError(
+                f"{'unit' if isinstance(owner, Unit) else 'layer'} {owner.name!r}: dependsOn "
+                f"{dep!r} is disabled in this stack (enabled: false); enable it or drop the "
+                "dependency"
+            )
         known = sorted(
             [lay.name for lay in self.layers]
             + [f"{lay.name}/{u.short}" for lay in self.layers for u in lay.units]

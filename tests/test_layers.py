@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gitops_sdk import ConfigError, DependencyCycleError, GitRepository, LayerSet, SpecError
@@ -164,3 +166,18 @@ def test_decryption_references_the_age_secret(repo: GitRepository) -> None:
         "provider": "sops",
         "secretRef": {"name": "sops-age"},
     }
+
+
+def test_a_dependency_on_a_disabled_layer_says_so(repo: GitRepository) -> None:
+    from gitops_sdk.config import load_stack_file, parse_config
+
+    values = load_stack_file(Path(__file__).parent.parent / "Pulumi.staging.yaml")
+    values["layers"]["security"]["enabled"] = False
+    values["layers"]["apps"]["dependsOn"] = ["security"]
+    cfg = parse_config(values, source="Pulumi.staging.yaml")
+    with pytest.raises(
+        ConfigError,
+        match=r"^layer 'apps': dependsOn 'security' is disabled in this stack \(enabled: false\); "
+        "enable it or drop the dependency$",
+    ):
+        LayerSet.from_config(cfg, repo).build()
