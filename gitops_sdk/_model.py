@@ -668,7 +668,7 @@ class FluxObject(FluxModel):
             found = data.pop(key, None)
             expected = cls.api_version if key == "apiVersion" else cls.kind
             if found is not None and found != expected:
-                raise ValueError(f"{key} {found!r} does not match {expected!r}")
+                raise Invalid(key, found, f"does not match {expected!r}")
         if "metadata" not in data:
             data["metadata"] = {k: data.pop(k) for k in _META_KEYS if k in data}
         spec_field = cls.model_fields.get("spec")
@@ -789,6 +789,16 @@ def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
     api_version, kind = manifest_kind(doc)
     group, _, version = api_version.rpartition("/")
     cls = _REGISTRY.get((group, kind))
+    # A Flux kind under a core or another Flux group is a typo; other groups' kinds (kustomize's
+    # own Kustomization) are something else entirely.
+    typo = group == "" or group.endswith(".fluxcd.io")
+    if cls is None and typo and (same := [c for (_, k), c in _REGISTRY.items() if k == kind]):
+        name = manifest_name(doc)
+        where = f"{kind} {name!r}" if name else kind
+        raise UnsupportedApiVersionError(
+            f"{where}: apiVersion {api_version} does not serve {kind}; use "
+            + " or ".join(c.api_version for c in same)
+        )
     if cls is None:
         known = sorted({k for _, k in _REGISTRY})
         raise UnknownKindError(

@@ -6,7 +6,13 @@ import pulumi
 import pydantic
 import pytest
 
-from gitops_sdk import GitRepository, Kustomization, SpecError, from_manifest
+from gitops_sdk import (
+    GitRepository,
+    Kustomization,
+    SpecError,
+    UnsupportedApiVersionError,
+    from_manifest,
+)
 from gitops_sdk._model import FluxModel, iter_refs
 from gitops_sdk.image import TagFilter
 from gitops_sdk.kustomize import SourceReference
@@ -209,3 +215,22 @@ def test_a_pulumi_output_gets_a_hint(mocks: object) -> None:
         r"build the object inside Output\.apply, or pass a plain value\)$",
     ):
         unit(2, path=pulumi.Output.from_input("./x"))
+
+
+def test_a_flux_kind_under_the_wrong_group_names_the_right_api_version() -> None:
+    doc = {**repo().to_manifest(), "apiVersion": "v1"}
+    with pytest.raises(
+        UnsupportedApiVersionError,
+        match=r"^GitRepository 'fleet': apiVersion v1 does not serve GitRepository; use "
+        r"source.toolkit.fluxcd.io/v1$",
+    ):
+        from_manifest(doc)
+
+
+def test_a_mismatched_api_version_in_the_flat_form_blames_that_field() -> None:
+    with pytest.raises(
+        SpecError,
+        match=r"^Kustomization 'unit-1': apiVersion 'kustomize.toolkit.fluxcd.io/v1beta2': "
+        r"does not match 'kustomize.toolkit.fluxcd.io/v1'$",
+    ):
+        unit(1, apiVersion="kustomize.toolkit.fluxcd.io/v1beta2")
