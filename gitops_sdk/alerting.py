@@ -599,6 +599,30 @@ class AlertingArgs(_Config):
                 )
         return self
 
+    @pydantic.model_validator(mode="after")
+    def _providers_complete(self) -> AlertingArgs:
+        # The rules NotificationProvider applies, checked when the config is read: before the
+        # stack registers anything, and named by config key.
+        for key, cfg in self.providers.items():
+            given = set(cfg.secret_keys())
+            model = Provider(
+                name=key,
+                namespace=self.namespace,
+                type=cfg.type,
+                address=cfg.address,
+                channel=cfg.channel,
+                username=cfg.username,
+                timeout=cfg.timeout,
+                secret_ref={"name": f"{key}-credentials"} if given else None,
+            )
+            for issue in _provider_issues(model, given, external_secret=False):
+                field = issue.path.removeprefix("spec.")
+                field = {"token": "tokenSecret"}.get(field, field)
+                if field == "address" and issue.value is MISSING:
+                    issue.problem += " (set address, or addressSecret naming a secret config key)"
+                raise Invalid(f"providers.{key}.{field}", issue.value, issue.problem)
+        return self
+
     def secret_keys(self) -> list[str]:
         """Every Pulumi config key the providers read secrets from."""
         return sorted({k for p in self.providers.values() for k in p.secret_keys().values()})

@@ -10,6 +10,7 @@ import pulumi
 
 from gitops_sdk import (
     AgeKeySecret,
+    ConfigError,
     FluxGraph,
     GitopsConfig,
     GitRepository,
@@ -107,6 +108,12 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
     # Flux decrypts SOPS files with the stack's age key (`gitops:ageKey`) wherever a layer or
     # unit sets `decryption: true`; the Secret is made after validation, under this name.
     age_ref = {"name": AGE_SECRET} if uses_decryption(cfg) else None
+    if age_ref and pulumi.Config("gitops").get("ageKey") is None:
+        stack = pulumi.get_stack()
+        raise ConfigError(
+            f"Pulumi.{stack}.yaml: a layer or unit sets decryption: true, but gitops:ageKey is "
+            f"not set: run `pulumi config set --secret --stack {stack} gitops:ageKey < <key file>`"
+        )
     kustomizations = LayerSet.from_config(cfg, repo, decryption_secret=age_ref).build()
     FluxGraph(
         [repo, *kustomizations],

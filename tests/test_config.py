@@ -84,6 +84,11 @@ def test_defaults_fill_what_is_not_set() -> None:
             r"shown\)$",
         ),
         (
+            {"alerts": {"providers": {"am": {"type": "alertmanager"}}}},
+            r"gitops:alerts.providers.am.address: is required for provider type 'alertmanager': "
+            r"the Alertmanager API URL \(.../api/v2/alerts\) \(set address, or addressSecret",
+        ),
+        (
             {"alerts": {"providers": {"am": {"type": "alertmanager", "timeout": "5 minutes"}}}},
             r"gitops:alerts.providers.am.timeout '5 minutes': is not a duration",
         ),

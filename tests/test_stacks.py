@@ -336,3 +336,18 @@ def test_git_credentials_of_the_wrong_shape_name_the_key_not_the_values(
         "password (`pulumi config set --secret --path gitops:gitCredentials.username ...`), got "
         "['token', 'username'] (values not shown)"
     )
+
+
+def test_decryption_without_an_age_key_fails_before_anything_registers(tmp_path: Path) -> None:
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    layers = doc["config"]["gitops:layers"]
+    layers["infrastructure"]["decryption"] = True
+    project = stack_copy(tmp_path, layers=layers)
+    mocks = synth.RecordingMocks()
+    with pytest.raises(
+        RunError,
+        match=r"a layer or unit sets decryption: true, but gitops:ageKey "
+        r"is not set: run `pulumi config set --secret --stack staging gitops:ageKey",
+    ):
+        synth.run_stack_program(project, "staging", mocks)
+    assert mocks.resources == []
