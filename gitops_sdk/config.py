@@ -25,7 +25,7 @@ import pydantic
 import yaml
 from pydantic import AfterValidator, Field
 
-from ._model import Duration, FluxModel, Name, Namespace, issues_from
+from ._model import Duration, FluxModel, Invalid, Name, Namespace, issues_from
 from .alerting import AlertingArgs
 from .automation import ImageAutomationArgs
 from .controller import CpuQuantity, FluxInstallArgs, MemoryQuantity
@@ -222,6 +222,17 @@ class GitopsConfig(ConfigModel):
     """Flux metrics, alert rules and dashboard for kube-prometheus-stack; null: none."""
     alerts: AlertingArgs | None = None
     """Notification Providers and Alerts (secrets by config key name); null: none."""
+
+    @pydantic.model_validator(mode="after")
+    def _automation_can_push(self) -> GitopsConfig:
+        if self.automation is not None and self.repository.secret_name is None:
+            raise Invalid(
+                "repository.secretName",
+                None,
+                "is null, but gitops:automation pushes commits and needs a credential: name the "
+                "Secret holding a read-write deploy key or token",
+            )
+        return self
 
 
 def _encrypted(value: Any) -> bool:

@@ -84,6 +84,16 @@ def test_defaults_fill_what_is_not_set() -> None:
             r"shown\)$",
         ),
         (
+            {
+                "repository": {"url": "https://github.com/org/fleet", "secretName": None},
+                "automation": {
+                    "images": {"nginx": {"image": "nginx", "policy": {"semver": {"range": "1.x"}}}},
+                    "update": {"path": "./apps"},
+                },
+            },
+            r"gitops:repository.secretName None: is null, but gitops:automation pushes commits",
+        ),
+        (
             {"alerts": {"providers": {"am": {"type": "alertmanager"}}}},
             r"gitops:alerts.providers.am.address: is required for provider type 'alertmanager': "
             r"the Alertmanager API URL \(.../api/v2/alerts\) \(set address, or addressSecret",
