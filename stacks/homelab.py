@@ -11,6 +11,7 @@ import pulumi
 from gitops_sdk import (
     AgeKeySecret,
     ConfigError,
+    DependencyCycleError,
     FluxGraph,
     GitopsConfig,
     GitRepository,
@@ -114,7 +115,13 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
             f"Pulumi.{stack}.yaml: a layer or unit sets decryption: true, but gitops:ageKey is "
             f"not set: run `pulumi config set --secret --stack {stack} gitops:ageKey < <key file>`"
         )
-    kustomizations = LayerSet.from_config(cfg, repo, decryption_secret=age_ref).build()
+    try:
+        kustomizations = LayerSet.from_config(cfg, repo, decryption_secret=age_ref).build()
+    except (ConfigError, DependencyCycleError) as err:
+        # Say where to fix it: these come from the stack file's layer settings.
+        stack = pulumi.get_stack()
+        text = str(err).removeprefix(f"{stack}: ")
+        raise ConfigError(f"Pulumi.{stack}.yaml: gitops:layers: {text}") from None
     FluxGraph(
         [repo, *kustomizations],
         default_namespace=ns,

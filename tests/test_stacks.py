@@ -116,8 +116,9 @@ def test_staging_is_aggressive_and_production_conservative(rendered: dict) -> No
 def test_flux_is_installed_on_arm64_before_the_flux_objects(stack: str, rendered: dict) -> None:
     objects = rendered[stack]
     kinds = [o["kind"] for o in objects]
-    # The embedded controller first (namespace, CRDs, ...), then the stack's Flux objects.
-    assert kinds.index("Namespace") < kinds.index("CustomResourceDefinition")
+    # The embedded controller's CRDs reach the engine before the stack's Flux objects (which
+    # depend on them; see the test below). The Namespace and the CRDs are independent, so
+    # their relative order is the runtime's and is not asserted.
     assert max(i for i, k in enumerate(kinds) if k == "CustomResourceDefinition") < kinds.index(
         "GitRepository"
     )
@@ -351,3 +352,54 @@ def test_decryption_without_an_age_key_fails_before_anything_registers(tmp_path:
     ):
         synth.run_stack_program(project, "staging", mocks)
     assert mocks.resources == []
+
+
+@pytest.mark.parametrize(
+    ("depends_on", "message"),
+    [
+        (
+            ["secuirty"],
+            r"^staging: Pulumi.staging.yaml: gitops:layers: layer 'apps': dependsOn 'secuirty' "
+            r"is not a unit of this layer, a layer, or 'layer/unit'; known: ",
+        ),
+        (
+            ["apps"],
+            r"^staging: Pulumi.staging.yaml: gitops:layers: layer 'apps': dependsOn 'apps' is the "
+            r"layer itself$",
+        ),
+    ],
+)
+def test_layer_errors_name_the_stack_file(
+    tmp_path: Path, depends_on: list[str], message: str
+) -> None:
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    layers = doc["config"]["gitops:layers"]
+    layers["apps"]["dependsOn"] = depends_on
+    project = stack_copy(tmp_path, layers=layers)
+    mocks = synth.RecordingMocks()
+    with pytest.raises(RunError, match=message):
+        synth.run_stack_program(project, "staging", mocks)
+    assert mocks.resources == []
+
+
+def test_flux_objects_depend_on_the_embedded_controller(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pulumi.runtime.mocks import MockMonitor
+
+    if not INSTALL.is_file():
+        pytest.skip("needs ../shared/flux-install (the real Flux install manifest); CI has it")
+    monkeypatch.setenv("GITOPS_FLUX_MANIFEST", str(INSTALL))
+    seen: dict[str, list[str]] = {}
+    original = MockMonitor.RegisterResource
+
+    def spy(self: MockMonitor, request: Any) -> Any:
+        seen[request.name] = [u.rsplit("::", 1)[-1] for u in request.dependencies]
+        return original(self, request)
+
+    monkeypatch.setattr(MockMonitor, "RegisterResource", spy)
+    synth.run_stack_program(ROOT, "staging")
+    crds = {n for n in seen if n.startswith("flux-crd-")}
+    assert len(crds) == 14
+    assert {"flux-namespace", *crds} <= set(seen["flux-system-repository"])
+    assert {"flux-namespace", *crds} <= set(seen["layers-apps-demo"])
