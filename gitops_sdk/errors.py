@@ -134,27 +134,23 @@ class ArgumentError(GitopsError, TypeError):
     where it takes the Flux object, or one object where it takes a list)."""
 
 
-def shown(value: Any) -> str:
-    """A short description of a value for an error: its type and a clipped repr (a Flux
-    object by kind and name)."""
-    ident = getattr(value, "__flux_ref__", None)
-    if callable(ident):
-        kind, name, _ = ident()
-        return f"{kind} {name!r}"
-    text = repr(value)
-    return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
+def _typed(value: Any) -> str:
+    # A Flux object says what it is; anything else is named by its type, then shown.
+    return (
+        _show(value) if hasattr(value, "__flux_ref__") else f"{type(value).__name__} {_show(value)}"
+    )
 
 
 def expect(value: Any, types: type | tuple[type, ...], where: str, expected: str) -> None:
     """ArgumentError unless `value` is an instance of `types`."""
     if not isinstance(value, types):
-        raise ArgumentError(f"{where}: expected {expected}, got {shown(value)}")
+        raise ArgumentError(f"{where}: expected {expected}, got {_typed(value)}")
 
 
 def expect_items(value: Any, types: type | tuple[type, ...], where: str, expected: str) -> None:
     """ArgumentError unless `value` is a list or tuple of `types` instances."""
     if not isinstance(value, (list, tuple)):
-        raise ArgumentError(f"{where}: expected a list of {expected}, got {shown(value)}")
+        raise ArgumentError(f"{where}: expected a list of {expected}, got {_typed(value)}")
     for i, item in enumerate(value):
         expect(item, types, f"{where}[{i}]", expected)
 
