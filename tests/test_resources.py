@@ -36,21 +36,29 @@ def wire(request: Any) -> dict[str, Any]:
     return out
 
 
+def fleet() -> GitRepository:
+    return GitRepository(
+        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
+    )
+
+
+def unit(name: str, source: GitRepository, **extra: Any) -> Kustomization:
+    return Kustomization(
+        name=name,
+        namespace="flux-system",
+        interval="10m",
+        path=f"./{name}",
+        prune=True,
+        source_ref=source,
+        **extra,
+    )
+
+
 def test_flux_resource_matches_custom_resource_on_the_wire(
     mocks: RecordingMocks, requests: list[Any]
 ) -> None:
-    repo = GitRepository(
-        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
-    )
-    kustomization = Kustomization(
-        name="apps",
-        namespace="flux-system",
-        interval="10m",
-        path="./apps",
-        prune=True,
-        source_ref=repo,
-        labels={"tier": "apps"},
-    )
+    repo = fleet()
+    kustomization = unit("apps", repo, labels={"tier": "apps"})
     manifest = kustomization.to_manifest()
 
     def program() -> None:
@@ -79,17 +87,8 @@ def test_flux_resource_matches_custom_resource_on_the_wire(
 def test_register_does_not_change_the_callers_options(
     mocks: RecordingMocks, requests: list[Any]
 ) -> None:
-    repo = GitRepository(
-        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
-    )
-    apps = Kustomization(
-        name="apps",
-        namespace="flux-system",
-        interval="10m",
-        path="./apps",
-        prune=True,
-        source_ref=repo,
-    )
+    repo = fleet()
+    apps = unit("apps", repo)
     opts = pulumi.ResourceOptions(protect=True)
 
     def program() -> None:
@@ -105,9 +104,7 @@ def test_register_does_not_change_the_callers_options(
 
 
 def test_a_top_level_field_other_than_spec_is_refused(mocks: RecordingMocks) -> None:
-    repo = GitRepository(
-        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
-    )
+    repo = fleet()
 
     class WithExtra(GitRepository):
         def to_manifest(self) -> dict[str, Any]:
@@ -124,26 +121,9 @@ def test_a_top_level_field_other_than_spec_is_refused(mocks: RecordingMocks) -> 
 def test_register_all_puts_referenced_objects_first(
     mocks: RecordingMocks, requests: list[Any]
 ) -> None:
-    repo = GitRepository(
-        name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"
-    )
-    infra = Kustomization(
-        name="infra",
-        namespace="flux-system",
-        interval="10m",
-        path="./i",
-        prune=True,
-        source_ref=repo,
-    )
-    apps = Kustomization(
-        name="apps",
-        namespace="flux-system",
-        interval="10m",
-        path="./a",
-        prune=True,
-        source_ref=repo,
-        depends_on=[infra],
-    )
+    repo = fleet()
+    infra = unit("infra", repo)
+    apps = unit("apps", repo, depends_on=[infra])
     synth.run(lambda: register_all([apps, infra, repo]))
     assert [r.name for r in mocks.resources] == [
         "gitrepository-flux-system-fleet",
