@@ -288,8 +288,6 @@ def parse_config(
             if issue.problem.startswith("unknown field"):
                 issue.value = MISSING  # an unknown key may hold a secret set without --secret
             if issue.problem == "unknown field" and "." not in issue.path:
-                # Never echo a top-level value: it may be a secret set without --secret.
-                issue.value = MISSING
                 issue.problem = (
                     "unknown key (set secrets with `pulumi config set --secret`; known keys: "
                     + ", ".join(f.alias or n for n, f in GitopsConfig.model_fields.items())
@@ -325,10 +323,11 @@ def load_stack_file(path: Path) -> dict[str, Any]:
     """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped; a secret key
     stored in plain text is a ConfigError."""
     values = read_stack_file(path)
-    for key in plaintext_secrets(values):
+    if plain := plaintext_secrets(values):
+        key = f"{NAMESPACE}:{plain[0]}"
         raise ConfigError(
-            f"{path.name}: {NAMESPACE}:{key} is stored in plain text (value not shown); remove "
-            f"it and run `pulumi config set --secret {NAMESPACE}:{key} ...`"
+            f"{path.name}: {key} is stored in plain text (value not shown); remove it and run "
+            f"`pulumi config set --secret {key} ...`"
         )
     return values
 

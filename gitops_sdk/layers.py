@@ -147,7 +147,7 @@ class LayerSet:
             out.disabled |= {f"{name}/{u}" for u, c in layer_cfg.units.items() if not c.enabled}
             if not layer_cfg.enabled:
                 out.disabled.add(name)
-            if layer_cfg.enabled:
+            else:
                 values = layer_cfg.model_dump(exclude_unset=True, by_alias=False)
                 values["units"] = layer_cfg.units  # keep the validated unit models
                 out.layer(name, **values)
@@ -157,7 +157,7 @@ class LayerSet:
 
     def _resolve(self, owner: Unit | Layer, dep: Unit | Layer | str) -> list[Unit]:
         found = self._lookup(owner, dep)
-        what = "unit" if isinstance(owner, Unit) else "layer"
+        what = _what(owner)
         if any(u.name == owner.name or (what == "layer" and u.layer is owner) for u in found):
             raise ConfigError(
                 f"{what} {owner.name!r}: dependsOn {_named(dep)} is the {what} itself"
@@ -172,8 +172,8 @@ class LayerSet:
             theirs = dep.owner if isinstance(dep, Layer) else dep.layer.owner
             if theirs is not self:
                 raise ConfigError(
-                    f"{'unit' if isinstance(owner, Unit) else 'layer'} {owner.name!r}: dependsOn "
-                    f"{_named(dep)} belongs to another LayerSet"
+                    f"{_what(owner)} {owner.name!r}: dependsOn {_named(dep)} belongs to another "
+                    "LayerSet"
                 )
         if isinstance(dep, Layer):
             return dep.members()
@@ -194,16 +194,15 @@ class LayerSet:
             isinstance(owner, Unit) and f"{owner.layer.name}/{dep}" in self.disabled
         ):
             raise ConfigError(
-                f"{'unit' if isinstance(owner, Unit) else 'layer'} {owner.name!r}: dependsOn "
-                f"{dep!r} is disabled in this stack (enabled: false); enable it or drop the "
-                "dependency"
+                f"{_what(owner)} {owner.name!r}: dependsOn {dep!r} is disabled in this stack "
+                "(enabled: false); enable it or drop the dependency"
             )
         known = sorted(
             [lay.name for lay in self.layers]
             + [f"{lay.name}/{u.short}" for lay in self.layers for u in lay.units]
         )
         raise ConfigError(
-            f"{'unit' if isinstance(owner, Unit) else 'layer'} {owner.name!r}: dependsOn "
+            f"{_what(owner)} {owner.name!r}: dependsOn "
             f"{dep!r} is not a unit of this layer, a layer, or 'layer/unit'; known: "
             + ", ".join(known)
         )
@@ -301,6 +300,10 @@ class LayerSet:
             spec["patches"] = patches
         labels = {**self.labels, LAYER_LABEL: layer.name}
         return Kustomization(name=unit.name, namespace=self.namespace, labels=labels, **spec)
+
+
+def _what(owner: Unit | Layer) -> str:
+    return "unit" if isinstance(owner, Unit) else "layer"
 
 
 def _named(dep: Unit | Layer | str) -> str:
