@@ -697,9 +697,13 @@ def _load_sops_config(path: Path) -> dict[str, Any]:
         doc = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError:
         raise ConfigError(f"{_show_path(path)}: not valid YAML") from None
+    _check_sops_doc(doc, path)
+    return doc
+
+
+def _check_sops_doc(doc: Any, path: Path) -> None:
     if not isinstance(doc, dict) or not isinstance(doc.get("creation_rules", []), list):
         raise ConfigError(f"{_show_path(path)}: expected a mapping with a creation_rules list")
-    return doc
 
 
 _HEADER = (
@@ -720,7 +724,6 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.error import YAMLError
 
-    _load_sops_config(path)  # the same checks and errors as every other reader
     text = path.read_text() if path.is_file() else ""
     rt = YAML()  # round-trip mode: keeps what PyYAML would drop (comments, layout, quotes)
     rt.preserve_quotes = True
@@ -736,8 +739,9 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
         head = text.rstrip("\n") + "\n" if text.strip() else _HEADER
         path.write_text(head + yaml.safe_dump(fresh, sort_keys=False, width=200))
         return []
+    _check_sops_doc(doc, path)  # the checks every other reader makes
     rules = doc.get("creation_rules")
-    if not isinstance(rules, CommentedSeq):
+    if not isinstance(rules, CommentedSeq):  # absent or null
         rules = doc["creation_rules"] = CommentedSeq()
     rules.fa.set_block_style()
     index = {r.get("path_regex"): r for r in rules if isinstance(r, CommentedMap)}

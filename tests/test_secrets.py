@@ -885,3 +885,14 @@ def test_check_flags_secret_stack_config_in_plain_text(tmp_path: Path) -> None:
         "--secret`: gitops:ageKey"
     )
     assert "QQQQ" not in str(finding)
+
+
+@pytest.mark.parametrize("text", ["- a\n", "creation_rules: 5\n"])
+def test_sops_config_update_refuses_a_file_without_a_rules_list(tmp_path: Path, text: str) -> None:
+    path = tmp_path / ".sops.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match=r"\.sops\.yaml: expected a mapping with a creation_rules"
+    ):
+        secrets.update_sops_config(path, "staging", "age1" + "q" * 58)
+    assert path.read_text() == text
