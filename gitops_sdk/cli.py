@@ -22,6 +22,7 @@ def _objects(project: Path, stack: str) -> list[dict[str, object]]:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    synth.previous_output(args.out)  # refuse a bad --out before running the program
     objects = _objects(args.project_dir, args.stack)
     paths = synth.write(objects, args.out)
     print(f"{args.stack}: wrote {len(paths)} objects to {args.out}")
@@ -74,7 +75,12 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("synth", help="render every object a stack would deploy, as YAML")
     s.add_argument("--stack", required=True, help="stack name, e.g. staging")
-    s.add_argument("--out", type=Path, required=True, help="output folder (its YAML is replaced)")
+    s.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="output folder: new, empty or synth's own (only files synth wrote are replaced)",
+    )
     s.add_argument(
         "--crds",
         type=Path,

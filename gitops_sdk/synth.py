@@ -4,6 +4,7 @@ Kubernetes object it would deploy. No cluster, no Pulumi account, no CLI.
 
 from __future__ import annotations
 
+import json
 import runpy
 import sys
 from collections.abc import Mapping
@@ -212,24 +213,92 @@ def dump(doc: dict[str, Any]) -> str:
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False)
 
 
+MANIFEST = ".gitops-synth.json"
+"""The file synth leaves in its output folder: the files it wrote, so that the next synth into
+the same folder removes those and nothing else."""
+
+
 def write(objects: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write each object to its own file (stable names; old files removed)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for old in sorted(out_dir.rglob("*.yaml")):
-        old.unlink()
+    """Write each object to its own file (stable names). Files a previous synth wrote there, as
+    its manifest lists them, are replaced; anything else in the folder is never touched, and a
+    non-empty folder without a manifest is refused."""
     written: dict[str, dict[str, Any]] = {}
     for doc in objects:
         name = file_name(doc)
         if name in written:
             raise ConfigError(f"two objects render to {name}: names must be unique per kind")
         written[name] = canonical(redact(doc))
+    previous = previous_output(out_dir)
+    clash = sorted(n for n in written if n not in previous and (out_dir / n).exists())
+    if clash:
+        raise ConfigError(
+            f"synth --out {out_dir}: {clash[0]} exists and was not written by synth; "
+            "expected a folder that only synth writes to"
+        )
     paths = []
-    for name in sorted(written):
-        path = out_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dump(written[name]))
-        paths.append(path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for name in sorted(previous - set(written)):
+            _remove(out_dir, name)
+        for name in sorted(written):
+            path = out_dir / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dump(written[name]))
+            paths.append(path)
+        (out_dir / MANIFEST).write_text(
+            json.dumps({"writtenBy": "gitops synth", "files": sorted(written)}, indent=1) + "\n"
+        )
+    except OSError as err:
+        raise ConfigError(
+            f"synth --out {out_dir}: cannot write {err.filename or out_dir}: {err.strerror}"
+        ) from None
     return paths
+
+
+def previous_output(out_dir: Path) -> set[str]:
+    """The files the last synth wrote into `out_dir`; refuses what synth must not write into."""
+    if not out_dir.exists():
+        return set()
+    if not out_dir.is_dir():
+        raise ConfigError(f"synth --out {out_dir}: is not a folder (expected a folder path)")
+    manifest = out_dir / MANIFEST
+    if not manifest.is_file():
+        if any(out_dir.iterdir()):
+            raise ConfigError(
+                f"synth --out {out_dir}: the folder is not empty and synth did not create it "
+                f"(no {MANIFEST}); expected a new or empty folder, or one synth wrote before"
+            )
+        return set()
+    try:
+        data = json.loads(manifest.read_text())
+        files = data["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+            raise TypeError
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"synth --out {out_dir}: {MANIFEST} is not a synth manifest ({type(err).__name__}); "
+            "expected the file synth wrote"
+        ) from None
+    return {f for f in files if _inside(out_dir, f)}
+
+
+def _inside(out_dir: Path, name: str) -> bool:
+    """A manifest entry names a YAML file below `out_dir` (never `..`, absolute or linked)."""
+    rel = Path(name)
+    if rel.is_absolute() or ".." in rel.parts or rel.suffix != ".yaml":
+        return False
+    return (out_dir / rel).resolve().is_relative_to(out_dir.resolve())
+
+
+def _remove(out_dir: Path, name: str) -> None:
+    path = out_dir / name
+    if path.is_file() and not path.is_symlink():
+        path.unlink()
+    # Folders the removal emptied go too, up to (never including) the output folder.
+    parent = path.parent
+    while parent != out_dir and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
 
 
 def summary(objects: list[dict[str, Any]]) -> str:

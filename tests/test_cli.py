@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CRD_DIR
+from conftest import CRD_DIR, ROOT
 from test_flagger import SEED_CANARY
 
-from gitops_sdk import cli
+from gitops_sdk import cli, synth
+from gitops_sdk.errors import ConfigError
 
 
 def validate(argv: list[str]) -> int:
@@ -38,3 +39,97 @@ def test_validate_takes_several_crd_sources(
         "'five' is not of type 'number'"
     ]
     assert "1 problem(s)" in out.err
+
+
+# --- synth --out never deletes what it did not write ---------------------------------------
+
+
+def _docs(*names: str) -> list[dict[str, object]]:
+    return [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": n, "namespace": "a"}}
+        for n in names
+    ]
+
+
+def test_synth_output_replaces_only_the_files_it_wrote(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    synth.write(_docs("one", "two"), out)
+    (out / "a" / "notes.yaml").write_text("mine: true\n")
+    synth.write(_docs("two", "three"), out)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.yaml")) == [
+        "a/configmap-three.yaml",
+        "a/configmap-two.yaml",
+        "a/notes.yaml",
+    ]
+    assert (out / "a" / "notes.yaml").read_text() == "mine: true\n"
+
+
+def test_synth_output_removes_folders_it_emptied(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    synth.write(_docs("one"), out)
+    synth.write([], out)
+    assert not (out / "a").exists()
+    assert out.is_dir()
+
+
+def test_synth_refuses_a_non_empty_folder_it_did_not_create(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.staging.yaml").write_text("config: {}\n")
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "golden.yaml").write_text("x: 1\n")
+    with pytest.raises(ConfigError, match=r"not empty and synth did not create it"):
+        synth.write(_docs("one"), tmp_path)
+    assert (tmp_path / "Pulumi.staging.yaml").read_text() == "config: {}\n"
+    assert (tmp_path / "deep" / "golden.yaml").exists()
+    assert not (tmp_path / "a").exists()
+
+
+def test_synth_refuses_a_file_path(tmp_path: Path) -> None:
+    target = tmp_path / "out.yaml"
+    target.write_text("keep: me\n")
+    with pytest.raises(ConfigError, match=r"is not a folder"):
+        synth.write(_docs("one"), target)
+    assert target.read_text() == "keep: me\n"
+
+
+def test_synth_never_overwrites_a_user_file_in_its_own_folder(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    synth.write(_docs("one"), out)
+    (out / "a" / "configmap-two.yaml").write_text("user: file\n")
+    with pytest.raises(ConfigError, match=r"a/configmap-two.yaml exists and was not written"):
+        synth.write(_docs("one", "two"), out)
+    assert (out / "a" / "configmap-two.yaml").read_text() == "user: file\n"
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        "not json",
+        '{"files": "a/x.yaml"}',
+        '{"files": ["../../victim.yaml", "/etc/passwd.yaml", "a/../../v.yaml", "a/x.txt"]}',
+    ],
+)
+def test_a_tampered_synth_manifest_deletes_nothing_outside(tmp_path: Path, manifest: str) -> None:
+    out = tmp_path / "work" / "out"
+    out.mkdir(parents=True)
+    victim = tmp_path / "victim.yaml"
+    victim.write_text("v: 1\n")
+    (out / "a").mkdir()
+    (out / "a" / "x.txt").write_text("t\n")
+    (out / synth.MANIFEST).write_text(manifest)
+    try:
+        synth.write(_docs("one"), out)
+    except ConfigError as err:
+        assert "is not a synth manifest" in str(err)
+    assert victim.read_text() == "v: 1\n"
+    assert (out / "a" / "x.txt").exists()
+
+
+def test_synth_cli_into_the_project_folder_is_refused_and_deletes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {p: p.read_bytes() for p in ROOT.glob("*.yaml")}
+    argv = ["--project-dir", str(ROOT), "synth", "--stack", "staging", "--out", str(ROOT)]
+    code = cli.main(argv)
+    assert code == 2
+    assert "not empty and synth did not create it" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in ROOT.glob("*.yaml")} == before
