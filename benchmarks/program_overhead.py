@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from gitops_sdk import GitRepository, Kustomization, register, synth
+from gitops_sdk import GitRepository, Kustomization, register
+from gitops_sdk.stack import synth
 
 REPO = GitRepository(
     name="fleet", namespace="flux-system", url="https://github.com/org/fleet", interval="1m"

@@ -5,12 +5,35 @@ Models (pure data, validated on construction) live in one module per Flux API gr
 `resources` and `components`; layers and stack config in `layers` and `config`.
 """
 
-from . import helm, image, kustomize, notification, source, synth
-from ._model import FluxObject, from_manifest
-from .components import GitSource, Layers
-from .config import GitopsConfig
-from .controller import ControllerTuning, FluxInstall, FluxInstallArgs, Scheduling
-from .errors import (
+from gitops_sdk import _compat
+from gitops_sdk.api import helm, image, kustomize, notification, source
+from gitops_sdk.api.helm import HelmRelease
+from gitops_sdk.api.image import ImagePolicy, ImageRepository, ImageUpdateAutomation, TagPolicy
+from gitops_sdk.api.kustomize import Kustomization
+from gitops_sdk.api.notification import Alert, Provider, Receiver
+from gitops_sdk.api.source import (
+    Bucket,
+    ExternalArtifact,
+    GitRepository,
+    HelmChart,
+    HelmRepository,
+    OCIRepository,
+)
+from gitops_sdk.components.flux_install import (
+    ControllerTuning,
+    FluxInstall,
+    FluxInstallArgs,
+    Scheduling,
+)
+from gitops_sdk.components.git_source import GitSource, Layers
+from gitops_sdk.components.resource import FluxResource, register, register_all
+from gitops_sdk.components.secrets import (
+    AgeKeySecret,
+    DecryptionError,
+    NotEncryptedError,
+    SopsSecret,
+)
+from gitops_sdk.core.errors import (
     ConfigError,
     CrossReferenceError,
     DependencyCycleError,
@@ -21,22 +44,11 @@ from .errors import (
     UnsupportedApiVersionError,
     stack_context,
 )
-from .graph import FluxGraph
-from .helm import HelmRelease
-from .image import ImagePolicy, ImageRepository, ImageUpdateAutomation, TagPolicy
-from .kustomize import Kustomization
-from .layers import LayerSet
-from .notification import Alert, Provider, Receiver
-from .resources import FluxResource, register, register_all
-from .secrets import AgeKeySecret, DecryptionError, NotEncryptedError, SopsSecret
-from .source import (
-    Bucket,
-    ExternalArtifact,
-    GitRepository,
-    HelmChart,
-    HelmRepository,
-    OCIRepository,
-)
+from gitops_sdk.core.model import FluxObject, from_manifest
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.config import GitopsConfig
+from gitops_sdk.stack.graph import FluxGraph
+from gitops_sdk.stack.layers import LayerSet
 
 __all__ = [
     "AgeKeySecret",
@@ -88,3 +100,5 @@ __all__ = [
     "stack_context",
     "synth",
 ]
+
+_compat.install()

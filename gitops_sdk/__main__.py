@@ -1,5 +1,5 @@
 """`python -m gitops_sdk` runs the `gitops` command."""
 
-from .cli import run
+from gitops_sdk.cli.app import run
 
 run()

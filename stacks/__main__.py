@@ -6,7 +6,8 @@ import os
 import pulumi
 import pulumi_kubernetes as k8s
 
-from gitops_sdk import GitopsError, config, stack_context
+from gitops_sdk import GitopsError, stack_context
+from gitops_sdk.stack import config
 from homelab import build
 
 with stack_context(pulumi.get_stack()):

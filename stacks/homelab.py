@@ -20,12 +20,12 @@ from gitops_sdk import (
     LayerSet,
     synth,
 )
-from gitops_sdk.alerting import FluxNotifications, secrets_from_config
-from gitops_sdk.automation import ImageAutomation
-from gitops_sdk.controller import FluxInstall, InstallManifestError, load_manifest
-from gitops_sdk.flagger import CanaryRelease
-from gitops_sdk.github import GithubDeployKey, GithubReceiver
-from gitops_sdk.monitoring import FluxMonitoring
+from gitops_sdk.api.flagger import CanaryRelease
+from gitops_sdk.components.alerting import FluxNotifications, secrets_from_config
+from gitops_sdk.components.flux_install import FluxInstall, InstallManifestError, load_manifest
+from gitops_sdk.components.github import GithubDeployKey, GithubReceiver
+from gitops_sdk.components.image_automation import ImageAutomation
+from gitops_sdk.components.monitoring import FluxMonitoring
 
 AGE_SECRET = "sops-age"
 GIT_CREDENTIALS = "gitCredentials"

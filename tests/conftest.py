@@ -11,9 +11,9 @@ from typing import Any, NoReturn
 
 import pytest
 
-from gitops_sdk import synth
-from gitops_sdk.crds import Schemas, load_crd_schemas, validate_manifest
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.services.crds import Schemas, load_crd_schemas, validate_manifest
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

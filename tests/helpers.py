@@ -13,9 +13,10 @@ import yaml
 from conftest import EXAMPLES
 from pydantic import BaseModel
 
-from gitops_sdk import automation_cli, secrets
-from gitops_sdk._model import from_manifest
-from gitops_sdk.errors import ToolError
+from gitops_sdk.cli import images as automation_cli
+from gitops_sdk.components import secrets
+from gitops_sdk.core.errors import ToolError
+from gitops_sdk.core.model import from_manifest
 
 # --- round trip ----------------------------------------------------------------------------------
 

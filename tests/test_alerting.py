@@ -9,17 +9,18 @@ import pytest
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 
-from gitops_sdk import GitRepository, GitSource, synth
-from gitops_sdk.alerting import (
+from gitops_sdk import GitRepository, GitSource
+from gitops_sdk.api.notification import Provider
+from gitops_sdk.components.alerting import (
     AlertingArgs,
     EventSource,
     FluxAlert,
     FluxNotifications,
     NotificationProvider,
 )
-from gitops_sdk.errors import SpecError
-from gitops_sdk.notification import Provider
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.core.errors import SpecError
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 WEBHOOK = "https://hooks.slack.com/services/T000/B000/s3cr3t"
 
@@ -229,8 +230,8 @@ def test_notifications_from_stack_config(mocks: RecordingMocks, deps: dict[str, 
 
 
 def test_secrets_from_config_reads_named_secret_keys(mocks: RecordingMocks) -> None:
-    from gitops_sdk.alerting import secrets_from_config
-    from gitops_sdk.config import config_env
+    from gitops_sdk.components.alerting import secrets_from_config
+    from gitops_sdk.stack.config import config_env
 
     args = AlertingArgs(providers={"slack": {"type": "slack", "address_secret": "slackWebhook"}})
     pulumi.runtime.set_all_config(config_env({"slackWebhook": WEBHOOK}))

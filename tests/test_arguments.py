@@ -20,8 +20,8 @@ from gitops_sdk import (
     register_all,
     synth,
 )
-from gitops_sdk.errors import ArgumentError
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.core.errors import ArgumentError
+from gitops_sdk.stack.synth import RecordingMocks
 
 
 def repo() -> GitRepository:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from helpers import run_automation_cli
 
-from gitops_sdk import GitRepository, GitSource, SpecError, synth
-from gitops_sdk.automation import (
+from gitops_sdk import GitRepository, GitSource, SpecError
+from gitops_sdk.api.image import TagPolicy, check_message_template
+from gitops_sdk.components.image_automation import (
     AUTOMATION_LABEL,
     DEFAULT_MESSAGE_TEMPLATE,
     ImageArgs,
@@ -27,9 +28,9 @@ from gitops_sdk.automation import (
     policies_from_config,
     setter_marker,
 )
-from gitops_sdk.errors import ConfigError
-from gitops_sdk.image import TagPolicy, check_message_template
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.core.errors import ConfigError
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 DATA = Path(__file__).parent / "data" / "automation"
 NGINX = PolicyKey("flux-system", "nginx")

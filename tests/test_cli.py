@@ -10,8 +10,9 @@ import yaml
 from conftest import CRD_DIR, ROOT
 from test_flagger import SEED_CANARY
 
-from gitops_sdk import cli, synth
-from gitops_sdk.errors import ConfigError
+from gitops_sdk.cli import app as cli
+from gitops_sdk.core.errors import ConfigError
+from gitops_sdk.stack import synth
 
 
 def validate(argv: list[str]) -> int:

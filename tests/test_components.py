@@ -7,8 +7,9 @@ from typing import Any
 import pulumi
 import pytest
 
-from gitops_sdk import GitRepository, GitSource, Layers, LayerSet, SpecError, register_all, synth
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk import GitRepository, GitSource, Layers, LayerSet, SpecError, register_all
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 
 def repo(**extra: object) -> GitRepository:

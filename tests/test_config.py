@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gitops_sdk import ConfigError
-from gitops_sdk.config import load_stack_file, parse_config
+from gitops_sdk.stack.config import load_stack_file, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = {

@@ -16,8 +16,8 @@ import pytest
 from conftest import SHARED
 from pulumi.runtime import mocks as pulumi_mocks
 
-from gitops_sdk import controller, synth
-from gitops_sdk.controller import (
+from gitops_sdk.components import flux_install as controller
+from gitops_sdk.components.flux_install import (
     RELEASE_IMAGE_TAGS,
     SKIP_AWAIT,
     ControllerTuning,
@@ -28,8 +28,9 @@ from gitops_sdk.controller import (
     quantity_value,
     tune_manifest,
 )
-from gitops_sdk.errors import SpecError
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.core.errors import SpecError
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 INSTALL = SHARED / "flux-install" / "v2.9.4" / "install.yaml"
 SKIP_REASON = "needs ../shared/flux-install (the real Flux install manifest); CI always has it"

@@ -9,8 +9,9 @@ import pytest
 from conftest import needs_examples
 from helpers import check_round_trip, flux_examples
 
-from gitops_sdk import errors, from_manifest
-from gitops_sdk._model import flux_kinds
+from gitops_sdk import from_manifest
+from gitops_sdk.core import errors
+from gitops_sdk.core.model import flux_kinds
 
 CASES: dict[str, tuple[list[Any], list[Any]]] = {
     kind: flux_examples(kind, group) for group, kind in sorted(flux_kinds())

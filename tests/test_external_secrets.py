@@ -10,11 +10,7 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from gitops_sdk import synth
-from gitops_sdk._model import flux_kinds, from_manifest
-from gitops_sdk.crds import Schemas, validate_manifest
-from gitops_sdk.errors import SpecError, UnknownKindError, UnsupportedApiVersionError
-from gitops_sdk.external_secrets import (
+from gitops_sdk.api.external_secrets import (
     ESO_API_VERSION,
     ClusterSecretStore,
     ExternalSecret,
@@ -26,10 +22,14 @@ from gitops_sdk.external_secrets import (
     eso_from_manifest,
     eso_kinds,
 )
-from gitops_sdk.kustomize import Kustomization
-from gitops_sdk.resources import FluxResource
-from gitops_sdk.source import GitRepository
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.api.kustomize import Kustomization
+from gitops_sdk.api.source import GitRepository
+from gitops_sdk.components.resource import FluxResource
+from gitops_sdk.core.errors import SpecError, UnknownKindError, UnsupportedApiVersionError
+from gitops_sdk.core.model import flux_kinds, from_manifest
+from gitops_sdk.services.crds import Schemas, validate_manifest
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 VAULT = "https://vault.local.hallonen.se"
 

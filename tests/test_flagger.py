@@ -7,10 +7,8 @@ from typing import Any
 import pulumi_kubernetes as k8s
 import pytest
 
-from gitops_sdk import SpecError, synth
-from gitops_sdk._model import from_manifest
-from gitops_sdk.crds import Schemas, validate_manifest
-from gitops_sdk.flagger import (
+from gitops_sdk import SpecError
+from gitops_sdk.api.flagger import (
     Canary,
     CanaryAnalysis,
     CanaryConfig,
@@ -18,7 +16,10 @@ from gitops_sdk.flagger import (
     CanaryRelease,
     CanaryTargetRef,
 )
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.core.model import from_manifest
+from gitops_sdk.services.crds import Schemas, validate_manifest
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 SEED_CANARY = {
     "apiVersion": "flagger.app/v1beta1",

@@ -27,7 +27,8 @@ from gitops_sdk import (
     SpecError,
     synth,
 )
-from gitops_sdk.github import (
+from gitops_sdk.api.kustomize import Kustomization
+from gitops_sdk.components.github import (
     GITHUB_KNOWN_HOSTS,
     DeployKeyProvider,
     GithubAuthError,
@@ -52,8 +53,7 @@ from gitops_sdk.github import (
     ssh_url,
     webhook_path,
 )
-from gitops_sdk.kustomize import Kustomization
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.stack.synth import RecordingMocks
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from fake_github import FAST, TOKEN, FakeGithub
 from pytest_httpserver import HTTPServer
 
-from gitops_sdk import github_cli
-from gitops_sdk.github import load_ssh_key
+from gitops_sdk.cli import github as github_cli
+from gitops_sdk.components.github import load_ssh_key
 
 KNOWN_HOSTS = "localhost ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIstandin\n"
 

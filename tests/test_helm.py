@@ -9,11 +9,11 @@ import pytest
 from helpers import assert_model_matches_schema, check_round_trip
 from pydantic.alias_generators import to_camel
 
-from gitops_sdk import errors
-from gitops_sdk._model import from_manifest, iter_refs
-from gitops_sdk.helm import HelmRelease, HelmReleaseSpec
-from gitops_sdk.kustomize import Kustomization
-from gitops_sdk.source import GitRepository, HelmRepository, OCIRepository
+from gitops_sdk.api.helm import HelmRelease, HelmReleaseSpec
+from gitops_sdk.api.kustomize import Kustomization
+from gitops_sdk.api.source import GitRepository, HelmRepository, OCIRepository
+from gitops_sdk.core import errors
+from gitops_sdk.core.model import from_manifest, iter_refs
 
 V2 = "helm.toolkit.fluxcd.io/v2"
 

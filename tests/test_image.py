@@ -4,9 +4,7 @@ from typing import Any
 
 import pytest
 
-from gitops_sdk import errors
-from gitops_sdk._model import from_manifest
-from gitops_sdk.image import (
+from gitops_sdk.api.image import (
     ImagePolicy,
     ImagePolicyChoice,
     ImageRepository,
@@ -14,7 +12,9 @@ from gitops_sdk.image import (
     TagPolicy,
     check_message_template,
 )
-from gitops_sdk.source import GitRepository
+from gitops_sdk.api.source import GitRepository
+from gitops_sdk.core import errors
+from gitops_sdk.core.model import from_manifest
 
 # The seed's commit message, moved from the removed `.Updated` to `.Changed`.
 MESSAGE = """Automated image update

@@ -9,10 +9,10 @@ import pytest
 from helpers import assert_model_matches_schema, check_round_trip
 from pydantic.alias_generators import to_camel
 
-from gitops_sdk import errors
-from gitops_sdk._model import from_manifest, iter_refs
-from gitops_sdk.kustomize import Kustomization, KustomizationSpec
-from gitops_sdk.source import GitRepository, HelmRepository
+from gitops_sdk.api.kustomize import Kustomization, KustomizationSpec
+from gitops_sdk.api.source import GitRepository, HelmRepository
+from gitops_sdk.core import errors
+from gitops_sdk.core.model import from_manifest, iter_refs
 
 V1 = "kustomize.toolkit.fluxcd.io/v1"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gitops_sdk import ConfigError, DependencyCycleError, GitRepository, LayerSet, SpecError
-from gitops_sdk.layers import LAYER_LABEL
+from gitops_sdk.stack.layers import LAYER_LABEL
 
 
 @pytest.fixture
@@ -169,7 +169,7 @@ def test_decryption_references_the_age_secret(repo: GitRepository) -> None:
 
 
 def test_a_dependency_on_a_disabled_layer_says_so(repo: GitRepository) -> None:
-    from gitops_sdk.config import load_stack_file, parse_config
+    from gitops_sdk.stack.config import load_stack_file, parse_config
 
     values = load_stack_file(Path(__file__).parent.parent / "Pulumi.staging.yaml")
     values["layers"]["security"]["enabled"] = False

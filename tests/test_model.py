@@ -13,9 +13,9 @@ from gitops_sdk import (
     UnsupportedApiVersionError,
     from_manifest,
 )
-from gitops_sdk._model import FluxModel, iter_refs
-from gitops_sdk.image import TagFilter
-from gitops_sdk.kustomize import SourceReference
+from gitops_sdk.api.image import TagFilter
+from gitops_sdk.api.kustomize import SourceReference
+from gitops_sdk.core.model import FluxModel, iter_refs
 
 
 def repo(namespace: str = "flux-system") -> GitRepository:

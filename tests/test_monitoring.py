@@ -9,9 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops_sdk import synth
-from gitops_sdk.errors import SpecError
-from gitops_sdk.monitoring import (
+from gitops_sdk.components.monitoring import (
     FLUX_KINDS,
     AlertRule,
     Dashboard,
@@ -28,8 +26,10 @@ from gitops_sdk.monitoring import (
     flux_catalog,
     flux_dashboard,
 )
-from gitops_sdk.promql import PromQLError, check, check_template_labels
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.core.errors import SpecError
+from gitops_sdk.services.promql import PromQLError, check, check_template_labels
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 VARIANTS = [
     {},

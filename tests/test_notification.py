@@ -4,11 +4,11 @@ from typing import Any, get_args
 
 import pytest
 
-from gitops_sdk import errors
-from gitops_sdk._model import from_manifest
-from gitops_sdk.image import ImagePolicy, ImageRepository, TagPolicy
-from gitops_sdk.notification import Alert, Provider, ProviderType, Receiver
-from gitops_sdk.source import GitRepository
+from gitops_sdk.api.image import ImagePolicy, ImageRepository, TagPolicy
+from gitops_sdk.api.notification import Alert, Provider, ProviderType, Receiver
+from gitops_sdk.api.source import GitRepository
+from gitops_sdk.core import errors
+from gitops_sdk.core.model import from_manifest
 
 
 class KustomizationLike:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gitops_sdk import promql
-from gitops_sdk.errors import GitopsError, stack_context
-from gitops_sdk.promql import (
+from gitops_sdk.core.errors import GitopsError, stack_context
+from gitops_sdk.services import promql
+from gitops_sdk.services.promql import (
     MetricCatalog,
     MetricInfo,
     PromQLError,

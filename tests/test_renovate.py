@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from helpers import run_automation_cli
 
-from gitops_sdk.errors import ConfigError, SpecError
-from gitops_sdk.renovate import (
+from gitops_sdk.core.errors import ConfigError, SpecError
+from gitops_sdk.services.renovate import (
     COMMENT_MATCH,
     RENOVATE_OPTIONS,
     RenovateEnvironment,

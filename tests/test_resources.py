@@ -10,8 +10,9 @@ import pytest
 from pulumi.runtime.mocks import MockMonitor
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from gitops_sdk import GitopsError, GitRepository, Kustomization, register, register_all, synth
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk import GitopsError, GitRepository, Kustomization, register, register_all
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 
 @pytest.fixture

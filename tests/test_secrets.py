@@ -25,18 +25,19 @@ import yaml
 from helpers import needs_sops
 from pulumi.runtime import rpc
 
-from gitops_sdk import secrets, synth
-from gitops_sdk.errors import ConfigError, GitopsError, SpecError, ToolError
-from gitops_sdk.kustomize import Kustomization
-from gitops_sdk.resources import FluxResource
-from gitops_sdk.secrets import (
+from gitops_sdk.api.kustomize import Kustomization
+from gitops_sdk.api.source import GitRepository
+from gitops_sdk.components import secrets
+from gitops_sdk.components.resource import FluxResource
+from gitops_sdk.components.secrets import (
     AgeKeySecret,
     DecryptionError,
     NotEncryptedError,
     SopsSecret,
 )
-from gitops_sdk.source import GitRepository
-from gitops_sdk.synth import RecordingMocks
+from gitops_sdk.core.errors import ConfigError, GitopsError, SpecError, ToolError
+from gitops_sdk.stack import synth
+from gitops_sdk.stack.synth import RecordingMocks
 
 EMAIL = "ops-3f9a@example.org"
 TOKEN = "tok-Zq81-hunter2-plaintext"

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from helpers import needs_sops
 
-from gitops_sdk import secrets, secrets_cli
+from gitops_sdk.cli import secrets as secrets_cli
+from gitops_sdk.components import secrets
 
 TOKEN = "tok-7Hq2-cli-plaintext"
 SECRET = f"""\

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from gitops_sdk import errors
-from gitops_sdk._model import FluxObject, from_manifest
-from gitops_sdk.source import (
+from gitops_sdk.api.source import (
     Bucket,
     ExternalArtifact,
     GitRepository,
@@ -18,6 +16,8 @@ from gitops_sdk.source import (
     HelmRepository,
     OCIRepository,
 )
+from gitops_sdk.core import errors
+from gitops_sdk.core.model import FluxObject, from_manifest
 
 V1 = "source.toolkit.fluxcd.io/v1"
 META = {"name": "podinfo", "namespace": "flux-system"}

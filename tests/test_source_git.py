@@ -2,9 +2,9 @@
 
 import pytest
 
-from gitops_sdk import errors
-from gitops_sdk._model import from_manifest
-from gitops_sdk.source import GitRepository
+from gitops_sdk.api.source import GitRepository
+from gitops_sdk.core import errors
+from gitops_sdk.core.model import from_manifest
 
 
 def make(**spec: object) -> GitRepository:

@@ -16,8 +16,9 @@ import pytest
 import yaml
 from pulumi.errors import RunError
 
-from gitops_sdk import ConfigError, synth
-from gitops_sdk.crds import Schemas, validate_manifest
+from gitops_sdk import ConfigError
+from gitops_sdk.services.crds import Schemas, validate_manifest
+from gitops_sdk.stack import synth
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -322,7 +323,7 @@ def test_a_stack_file_with_duplicate_keys_or_no_mapping_is_refused(tmp_path: Pat
 def test_git_credentials_of_the_wrong_shape_name_the_key_not_the_values(
     mocks: synth.RecordingMocks,
 ) -> None:
-    from gitops_sdk.config import parse_config
+    from gitops_sdk.stack.config import parse_config
 
     base = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())["config"]
     values = {k.split(":", 1)[1]: v for k, v in base.items() if k.startswith("gitops:")}

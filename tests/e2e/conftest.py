@@ -27,7 +27,8 @@ from harness.gitserver import start_git_server  # noqa: E402
 from harness.procs import BIN, missing_binaries, tail  # noqa: E402
 from harness.pulumi import PulumiProject  # noqa: E402
 
-from gitops_sdk import config, secrets  # noqa: E402
+from gitops_sdk.components import secrets  # noqa: E402
+from gitops_sdk.stack import config  # noqa: E402
 
 from .e2e_support import GIT_CREDENTIALS, SECRET_VALUE, STACK, AgeKey, ConfigRepo, Deployed  # noqa: E402
 

@@ -1,0 +1,630 @@
+"""image.toolkit.fluxcd.io/v1: image scanning and automated image updates.
+
+ImageRepository (scan a registry), ImagePolicy (pick the latest tag) and
+ImageUpdateAutomation (commit the picked tags back to Git).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+
+import pydantic
+from pydantic import AfterValidator
+
+from gitops_sdk.api.source import GitRepositoryRef, NamespaceSelector
+from gitops_sdk.core.errors import MISSING
+from gitops_sdk.core.model import (
+    FILLED,
+    Duration,
+    FluxModel,
+    FluxObject,
+    GoPattern,
+    GoRegex,
+    Invalid,
+    Name,
+    Namespace,
+    ObjectRef,
+    SecretRef,
+    SemverRange,
+    ShortDuration,
+    re_compile_go,
+)
+
+__all__ = [
+    "API_VERSION",
+    "AlphabeticalPolicy",
+    "AutomationSourceRef",
+    "CommitSpec",
+    "CommitUser",
+    "GitCheckoutSpec",
+    "GitSpec",
+    "ImageName",
+    "ImagePolicy",
+    "ImagePolicyChoice",
+    "ImagePolicySpec",
+    "ImageRepository",
+    "ImageRepositoryAccessFrom",
+    "ImageRepositoryRef",
+    "ImageRepositorySpec",
+    "ImageUpdateAutomation",
+    "ImageUpdateAutomationSpec",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "NumericalPolicy",
+    "PushSpec",
+    "SemVerPolicy",
+    "SigningKey",
+    "TagFilter",
+    "TagPolicy",
+    "UpdateStrategy",
+    "check_message_template",
+]
+
+API_VERSION = "image.toolkit.fluxcd.io/v1"
+_REMOVED = {"v1beta1": "Flux 2.7", "v1beta2": "Flux 2.9"}
+
+
+# --- ImageRepository -----------------------------------------------------------------------------
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# One path component of a repository name (distribution/reference).
+_REPO_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+def _check_image(value: str) -> str:
+    if not value or any(c.isspace() for c in value):
+        raise ValueError("is not an image repository (expected e.g. 'ghcr.io/org/app')")
+    bare, scheme, tag, digest = value, "", "", ""
+    if m := _SCHEME.match(bare):
+        scheme, bare = m.group(), bare[m.end() :]
+    if "@" in bare:
+        bare, _, digest = bare.partition("@")
+    head, slash, last = bare.rpartition("/")
+    if ":" in last:
+        last, _, tag = last.partition(":")
+        bare = head + slash + last
+    if scheme or tag or digest:
+        found = [
+            f"{what} ({text!r})"
+            for what, text in (
+                ("a scheme", scheme),
+                ("a tag", tag and ":" + tag),
+                ("a digest", digest and "@" + digest),
+            )
+            if text
+        ]
+        why = " (an ImagePolicy picks the tag)" if tag or digest else ""
+        raise ValueError(f"must not contain {' or '.join(found)}: use {bare!r}{why}")
+    parts = bare.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    for part in parts:
+        if not _REPO_COMPONENT.match(part):
+            raise ValueError(
+                f"is not an image repository: path component {part!r} must be lowercase "
+                "letters and digits, separated by '.', '_', '__' or '-'"
+            )
+    return value
+
+
+ImageName = Annotated[str, AfterValidator(_check_image)]
+"""An image repository without tag or digest, e.g. `nginx` or `ghcr.io/org/app`."""
+
+
+def _check_exclusion_list(value: list[str]) -> list[str]:
+    if len(value) > 25:
+        raise ValueError(f"has {len(value)} entries; Flux allows at most 25")
+    return value
+
+
+class ImageRepositoryAccessFrom(FluxModel):
+    """Namespaces whose ImagePolicies may refer to this ImageRepository."""
+
+    namespace_selectors: list[NamespaceSelector]
+    """Selectors of allowed namespaces, ORed; an empty matchLabels matches every namespace."""
+
+
+class ImageRepositorySpec(FluxModel):
+    """Spec of an ImageRepository."""
+
+    image: ImageName
+    """Image repository to scan, without tag or digest, e.g. `ghcr.io/org/app` or `nginx`."""
+    interval: Duration
+    """How often to scan the registry for tags."""
+    timeout: ShortDuration | None = None
+    """Timeout of one scan (no hours); default: the interval."""
+    secret_ref: SecretRef | None = None
+    """Registry credentials: a `kubernetes.io/dockerconfigjson` Secret."""
+    cert_secret_ref: SecretRef | None = None
+    """TLS material: `tls.crt`/`tls.key` client certificate and/or `ca.crt`."""
+    proxy_secret_ref: SecretRef | None = None
+    """Proxy settings: keys `address`, `username`, `password`."""
+    service_account_name: Annotated[str, pydantic.Field(max_length=253)] | None = None
+    """Service account whose image pull secrets (or workload identity) authenticate the scan."""
+    provider: Literal["generic", "aws", "azure", "gcp"] | None = None
+    """Authentication provider; default `generic`."""
+    insecure: bool | None = None
+    """Allow a plain-HTTP (non-TLS) registry; default false."""
+    exclusion_list: Annotated[list[GoRegex], AfterValidator(_check_exclusion_list)] | None = None
+    """Go regexps of tags not to store (at most 25); default `['^.*\\.sig$']` (cosign tags)."""
+    access_from: ImageRepositoryAccessFrom | None = None
+    """Namespaces whose ImagePolicies may refer to this repository; default: own namespace."""
+    suspend: bool | None = None
+    """Stop scanning; default false."""
+
+
+class ImageRepository(FluxObject):
+    """A container image repository whose tags Flux scans."""
+
+    api_version = API_VERSION
+    kind = "ImageRepository"
+    removed_versions = _REMOVED
+
+    spec: ImageRepositorySpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
+
+
+# --- ImagePolicy ---------------------------------------------------------------------------------
+
+
+class ImageRepositoryRef(ObjectRef):
+    """The ImageRepository an ImagePolicy selects from; built from a name or the object."""
+
+    expected_kinds = ("ImageRepository",)
+    name: Name
+    """Name of the ImageRepository."""
+    namespace: Namespace | None = None
+    """Its namespace; default: the policy's (another needs the repository's accessFrom)."""
+
+
+class SemVerPolicy(FluxModel):
+    """Select the highest tag within a semver range."""
+
+    range: SemverRange
+    """Semver range, e.g. `^1.21.x`, `>=1.0.0 <2.0.0`, `^1.x-0` (pre-releases)."""
+
+
+class AlphabeticalPolicy(FluxModel):
+    """Select the last (or first) tag in alphabetical order."""
+
+    order: Literal["asc", "desc"] | None = None
+    """`asc` selects the last tag (Z), `desc` the first (A); default `asc`."""
+
+
+class NumericalPolicy(FluxModel):
+    """Select the highest (or lowest) tag read as a number."""
+
+    order: Literal["asc", "desc"] | None = None
+    """`asc` selects the highest number, `desc` the lowest; default `asc`."""
+
+
+_POLICY_KINDS = ("semver", "alphabetical", "numerical")
+
+
+class ImagePolicyChoice(FluxModel):
+    """How tags are ordered: exactly one of semver, alphabetical or numerical.
+
+    Build one with the `TagPolicy` factories: `TagPolicy.semver("^1.21.x")`.
+    """
+
+    semver: SemVerPolicy | None = None
+    """Select the highest tag in a semver range."""
+    alphabetical: AlphabeticalPolicy | None = None
+    """Select by alphabetical order (e.g. timestamp tags)."""
+    numerical: NumericalPolicy | None = None
+    """Select by numerical order (e.g. build numbers)."""
+
+    @pydantic.model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        chosen = [k for k in _POLICY_KINDS if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            found = f"found {' and '.join(chosen)}" if chosen else "none is set"
+            raise ValueError(
+                f"exactly one of semver, alphabetical or numerical must be set; {found}"
+            )
+        return self
+
+
+class TagPolicy:
+    """Factories for ImagePolicy's `policy`: `TagPolicy.semver("^1.21.x")`."""
+
+    @staticmethod
+    def semver(range: str) -> ImagePolicyChoice:
+        """Select the highest tag within the semver `range`."""
+        return ImagePolicyChoice(semver=SemVerPolicy(range=range))
+
+    @staticmethod
+    def alphabetical(order: Literal["asc", "desc"] = "asc") -> ImagePolicyChoice:
+        """Select by alphabetical order; `asc` picks the last tag."""
+        return ImagePolicyChoice(alphabetical=AlphabeticalPolicy(order=order))
+
+    @staticmethod
+    def numerical(order: Literal["asc", "desc"] = "asc") -> ImagePolicyChoice:
+        """Select by numerical order; `asc` picks the highest number."""
+        return ImagePolicyChoice(numerical=NumericalPolicy(order=order))
+
+
+_NAME_CHAR = re.compile(r"\w*")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _expand_refs(template: str) -> Iterator[str]:
+    """The group names or numbers Go's Regexp.Expand would read from `template`."""
+    i = 0
+    while (j := template.find("$", i)) >= 0:
+        rest = template[j + 1 :]
+        if rest.startswith("$"):  # `$$` is a literal dollar
+            i = j + 2
+            continue
+        brace = rest.startswith("{")
+        m = _NAME_CHAR.match(rest, int(brace))
+        name = m.group() if m else ""
+        end = int(brace) + len(name)
+        if not name or (brace and not rest.startswith("}", end)):
+            i = j + 1  # malformed: Go keeps the `$` as text
+            continue
+        yield name
+        i = j + 1 + end + int(brace)
+
+
+def _describe_groups(pattern: GoPattern) -> str:
+    if not pattern.groups:
+        return "the pattern has no groups; only $0 (the whole match) is available"
+    names = {index: name for name, index in pattern.groupindex.items()}
+    groups = [
+        f"${names[i]} (${i})" if i in names else f"${i}" for i in range(1, pattern.groups + 1)
+    ]
+    return "the pattern's groups: " + ", ".join(groups)
+
+
+class TagFilter(FluxModel):
+    """Which tags the policy considers, and what part of each it compares."""
+
+    pattern: GoRegex | None = None
+    """Go regexp a tag must match, named groups allowed; default: every tag."""
+    extract: str | None = None
+    """What to compare instead of the whole tag, e.g. `$ts` or `${1}`; default: the tag."""
+
+    @pydantic.model_validator(mode="after")
+    def _extract_uses_pattern_groups(self) -> Self:
+        if self.extract is None:
+            return self
+        if self.pattern is None:
+            raise Invalid("extract", self.extract, "needs a pattern whose groups it refers to")
+        compiled = re_compile_go(self.pattern)
+        for ref in _expand_refs(self.extract):
+            if _DIGITS.fullmatch(ref):
+                defined = int(ref) <= compiled.groups
+            else:
+                defined = ref in compiled.groupindex
+            if not defined:
+                raise Invalid(
+                    "extract",
+                    self.extract,
+                    f"refers to group {ref!r}, which the pattern does not define; "
+                    + _describe_groups(compiled),
+                )
+        return self
+
+
+class ImagePolicySpec(FluxModel):
+    """Spec of an ImagePolicy."""
+
+    image_repository_ref: ImageRepositoryRef
+    """The ImageRepository whose tags are considered."""
+    policy: ImagePolicyChoice
+    """How to pick the latest tag: exactly one of semver, alphabetical, numerical."""
+    filter_tags: TagFilter | None = None
+    """Tag filter and extraction applied before ordering; default: all tags as they are."""
+    digest_reflection_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    """When to record the picked image's digest in status; default `Never`."""
+    interval: Duration | None = None
+    """How often to refresh the digest; only (and then required) with `Always`; default `10m`."""
+    suspend: bool | None = None
+    """Stop reconciling; default false."""
+
+    @pydantic.model_validator(mode="after")
+    def _interval_with_always(self) -> Self:
+        always = self.digest_reflection_policy == "Always"
+        if self.interval is not None and not always:
+            raise Invalid(
+                "interval",
+                self.interval,
+                "is only accepted when digestReflectionPolicy is 'Always'",
+            )
+        if always and self.interval is None:
+            raise Invalid(
+                "interval",
+                MISSING,
+                "must be set when digestReflectionPolicy is 'Always' (how often to refresh "
+                "the digest)",
+            )
+        return self
+
+
+class ImagePolicy(FluxObject):
+    """A rule picking the latest image tag from an ImageRepository."""
+
+    api_version = API_VERSION
+    kind = "ImagePolicy"
+    removed_versions = _REMOVED
+
+    spec: ImagePolicySpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...
+
+
+# --- ImageUpdateAutomation -------------------------------------------------------------------
+
+
+class AutomationSourceRef(ObjectRef):
+    """The GitRepository an automation commits to; built from a name or the object."""
+
+    expected_kinds = ("GitRepository",)
+    api_version: str | None = None
+    """API version of the GitRepository; default: the preferred version."""
+    kind: Literal["GitRepository"] = "GitRepository"
+    """Kind of the source: only `GitRepository`; always rendered."""
+    name: Name
+    """Name of the GitRepository."""
+    namespace: Namespace | None = None
+    """Its namespace; default: the automation's."""
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _always_render_kind(cls, data: Any) -> Any:
+        # The API server defaults `kind`, but the CRD marks it required: write it, as
+        # `flux create image update` does, so the manifest validates offline too.
+        if isinstance(data, dict) and "kind" not in data:
+            return {**data, "kind": "GitRepository"}
+        return data
+
+
+class GitCheckoutSpec(FluxModel):
+    """What to clone before updating."""
+
+    ref: GitRepositoryRef
+    """Branch, tag, semver, name or commit to check out."""
+
+
+class CommitUser(FluxModel):
+    """Author of the automation's commits."""
+
+    email: str
+    """Author email."""
+    name: str | None = None
+    """Author name; default: empty."""
+
+
+class SigningKey(FluxModel):
+    """Key the automation signs its commits with."""
+
+    secret_ref: SecretRef
+    """Secret with `git.asc` [+ `passphrase`] (gpg) or `identity` [+ `password`] (ssh)."""
+    type: Literal["gpg", "ssh"] | None = None
+    """Key format; default `gpg`."""
+
+
+_TEMPLATE_DATA = ("AutomationObject", "Changed", "Values")
+_CHANGED_FIELDS = ("FileChanges", "Objects", "Changes")
+_UPDATED_HINTS = {
+    "Files": ".Changed.FileChanges",
+    "Objects": ".Changed.Objects",
+    "Images": ".Changed.Changes",
+}
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"|`[^`]*`|\'(?:[^\'\\\n]|\\.)*\'')
+_CHAIN = re.compile(r"(\$\w*)?((?:\.[A-Za-z_]\w*)+)")
+_BLOCKS = ("if", "range", "with", "define", "block")
+
+
+def _actions(template: str) -> Iterator[str]:
+    """The bodies of the `{{ }}` actions of a Go template, comments skipped."""
+    i = 0
+    while (start := template.find("{{", i)) >= 0:
+        j = start + 2
+        if re.match(r"-\s", template[j : j + 2]):
+            j += 2
+        if template.startswith("/*", j):
+            close = template.find("*/", j + 2)
+            end = template.find("}}", close) if close >= 0 else -1
+            if end < 0:
+                raise ValueError("has an unclosed comment '{{/*'")
+            i = end + 2
+            continue
+        k = j
+        while True:
+            if k >= len(template):
+                raise ValueError(f"has an unclosed action {template[start : start + 20]!r}")
+            if template.startswith("}}", k):
+                break
+            m = _STRING.match(template, k)
+            k = m.end() if m else k + 1
+        body = template[j:k]
+        if body.endswith((" -", "\t-", "\n-")):
+            body = body[:-2]
+        yield body
+        i = k + 2
+
+
+def _check_chain(chain: str) -> None:
+    fields = chain.split(".")[1:]
+    top = fields[0]
+    if top == "Updated":
+        hint = _UPDATED_HINTS.get(fields[1]) if len(fields) > 1 else None
+        use = f"use {hint!r}" if hint else "use '.Changed'"
+        raise ValueError(
+            f"uses {chain!r}: '.Updated' was removed in Flux 2.7 and Flux stalls automations "
+            f"whose template uses it (RemovedTemplateField); {use}"
+        )
+    if top not in _TEMPLATE_DATA:
+        raise ValueError(
+            f"uses {chain!r}, which is not template data "
+            "(available: .AutomationObject, .Changed, .Values)"
+        )
+    if top == "Changed" and len(fields) > 1 and fields[1] not in _CHANGED_FIELDS:
+        instead = (
+            "the field was removed; use '.Changed.FileChanges' or '.Changed.Objects'"
+            if fields[1] == "ImageResult"
+            else "available: .Changed.FileChanges, .Changed.Objects, .Changed.Changes"
+        )
+        raise ValueError(f"uses {chain!r}: {instead}")
+
+
+def check_message_template(template: str) -> str:
+    """Check a commit message template's actions and the data it reads from the root.
+
+    The root data is `.AutomationObject`, `.Changed` and `.Values`; inside `range`/`with`
+    the dot is rebound, so only `$.Field` is checked there.
+    """
+    stack: list[tuple[str, bool]] = []  # (block keyword, whether the dot is rebound inside)
+
+    def check(pipeline: str) -> None:
+        dot_is_root = not any(rebound for _, rebound in stack)
+        dollar_is_root = not any(kw in ("define", "block") for kw, _ in stack)
+        for m in _CHAIN.finditer(pipeline):
+            if m.start() and re.match(r"[\w.)\]]", pipeline[m.start() - 1]):
+                continue  # a field of a parenthesised or indexed value, or a number
+            variable, chain = m.group(1), m.group(2)
+            if (variable is None and dot_is_root) or (variable == "$" and dollar_is_root):
+                _check_chain(chain)
+
+    for body in _actions(template):
+        code = _STRING.sub('""', body.strip())
+        words = code.split(None, 1)
+        keyword = words[0] if words else ""
+        rest = words[1] if len(words) > 1 else ""
+        if keyword in _BLOCKS:
+            check(rest if keyword != "define" else "")
+            stack.append((keyword, keyword != "if"))
+        elif keyword == "else":
+            if not stack or stack[-1][0] not in ("if", "range", "with"):
+                raise ValueError("has an {{else}} outside {{if}}, {{range}} or {{with}}")
+            opened, _ = stack.pop()
+            inner = rest.split(None, 1)
+            check(inner[1] if len(inner) > 1 else "")
+            stack.append((opened, bool(inner) and inner[0] == "with"))
+        elif keyword == "end":
+            if not stack:
+                raise ValueError("has an {{end}} without an opening {{if}}, {{range}} or {{with}}")
+            stack.pop()
+        else:
+            check(code)
+    if stack:
+        raise ValueError(f"has a {{{{{stack[-1][0]}}}}} without its {{{{end}}}}")
+    return template
+
+
+class CommitSpec(FluxModel):
+    """How the automation commits."""
+
+    author: CommitUser
+    """Commit author; the email is required."""
+    signing_key: SigningKey | None = None
+    """Sign commits with this key; default: unsigned."""
+    message_template: Annotated[str, AfterValidator(check_message_template)] | None = None
+    """Go template of the message; default `Update from image update automation`."""
+    message_template_values: dict[str, str] | None = None
+    """Extra values for the template, as `.Values`."""
+
+
+class PushSpec(FluxModel):
+    """Where the automation pushes its commits."""
+
+    branch: str | None = None
+    """Branch to push to, created from the checkout branch; default: the checkout branch."""
+    refspec: str | None = None
+    """Refspec to push as well, e.g. `refs/heads/main:refs/heads/auto`."""
+    options: dict[str, str] | None = None
+    """Git push options, e.g. `{'merge_request.create': ''}`."""
+
+
+class GitSpec(FluxModel):
+    """Git checkout, commit and push settings of an automation."""
+
+    checkout: GitCheckoutSpec | None = None
+    """What to clone; default: the GitRepository's `spec.ref`."""
+    commit: CommitSpec
+    """How to commit."""
+    push: PushSpec | None = None
+    """Where to push; default: back to the checkout branch."""
+
+
+class UpdateStrategy(FluxModel):
+    """How files are updated."""
+
+    strategy: Literal["Setters"] | None = None
+    """Only `Setters` (`# {"$imagepolicy": "ns:name"}` marker comments), the default."""
+    path: str | None = None
+    """Directory of the manifests to update; default: the repository root."""
+
+
+class LabelSelectorRequirement(FluxModel):
+    """One label requirement: key, operator and values."""
+
+    key: str
+    """Label key."""
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """How the key relates to the values."""
+    values: list[str] | None = None
+    """Values; required for In/NotIn, forbidden for Exists/DoesNotExist."""
+
+    @pydantic.model_validator(mode="after")
+    def _values_match_operator(self) -> Self:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise Invalid(
+                "values",
+                self.values if self.values is not None else MISSING,
+                f"must be non-empty when operator is {self.operator!r}",
+            )
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise Invalid(
+                "values", self.values, f"must be empty when operator is {self.operator!r}"
+            )
+        return self
+
+
+class LabelSelector(FluxModel):
+    """A Kubernetes label selector; its requirements are ANDed."""
+
+    match_labels: dict[str, str] | None = None
+    """Labels that must all be present with these values."""
+    match_expressions: list[LabelSelectorRequirement] | None = None
+    """Requirements that must all hold."""
+
+
+class ImageUpdateAutomationSpec(FluxModel):
+    """Spec of an ImageUpdateAutomation."""
+
+    source_ref: AutomationSourceRef
+    """The GitRepository to update."""
+    git: GitSpec
+    """Checkout, commit and push settings (optional in the CRD, required by the controller)."""
+    interval: Duration
+    """How often to run the automation at most."""
+    update: UpdateStrategy | None = None
+    """How to update files; default `{strategy: Setters}` over the whole repository."""
+    policy_selector: LabelSelector | None = None
+    """Which ImagePolicies to apply; default: every policy in the namespace."""
+    suspend: bool | None = None
+    """Stop running the automation; default false."""
+
+
+class ImageUpdateAutomation(FluxObject):
+    """Writes the latest images picked by ImagePolicies back into a Git repository."""
+
+    api_version = API_VERSION
+    kind = "ImageUpdateAutomation"
+    removed_versions = _REMOVED
+
+    spec: ImageUpdateAutomationSpec = FILLED
+
+    if TYPE_CHECKING:  # the flat form, `Kind(name=..., **spec)`; see FluxObject
+
+        def __init__(self, /, **data: Any) -> None: ...

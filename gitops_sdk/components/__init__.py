@@ -1,0 +1,5 @@
+"""Pulumi components built on the typed APIs. Imports `core`, `api` and `services`."""
+
+from gitops_sdk.components.git_source import GitSource, Layers
+
+__all__ = ["GitSource", "Layers"]

@@ -1,0 +1,163 @@
+"""Flux objects as Pulumi resources: one `CustomResource` registration per Flux object.
+
+The model is validated and rendered before anything is registered; references to other
+Flux objects become Pulumi `depends_on` edges, so Pulumi applies a source before the
+Kustomization that reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_kubernetes.apiextensions import CustomResource
+
+from gitops_sdk.core.errors import GitopsError, expect, expect_items
+from gitops_sdk.core.model import FluxObject
+
+# The plugin version pulumi-kubernetes pins on every resource it registers.
+_PROVIDER_VERSION: str = k8s._utilities.get_version()  # type: ignore[no-untyped-call]
+
+M = TypeVar("M", bound=FluxObject)
+
+WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
+"""pulumi-kubernetes waits until the object's Ready condition is True and, when it turns False,
+fails the update with the condition's message (which object, what went wrong)."""
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+"""pulumi-kubernetes does not wait for the object at all."""
+
+
+def await_annotations(wait: bool | None) -> dict[str, str]:
+    """The annotations for `wait`: True waits for Ready, False skips awaiting, None is the
+    provider's default (for custom resources: no wait)."""
+    if wait is None:
+        return {}
+    return dict(WAIT_READY if wait else SKIP_AWAIT)
+
+
+def resource_name(obj: FluxObject) -> str:
+    """A stable Pulumi name for a Flux object: `<kind>-<namespace>-<name>` in lower case."""
+    ns = obj.metadata.namespace or "default"
+    return f"{obj.kind.lower()}-{ns}-{obj.metadata.name}"
+
+
+def opaque_secret(
+    resource_name: str,
+    name: str,
+    namespace: str | None,
+    values: Mapping[str, pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+    *,
+    secret_type: str | None = "Opaque",
+) -> k8s.core.v1.Secret:
+    """A Secret `namespace/name` holding `values` (credentials), each wrapped as a Pulumi secret
+    so it is encrypted in the state and never printed in plain text."""
+    return k8s.core.v1.Secret(
+        resource_name,
+        metadata={"name": name, "namespace": namespace},
+        type=secret_type,
+        string_data={k: pulumi.Output.secret(v) for k, v in values.items()},
+        opts=opts,
+    )
+
+
+class FluxResource(CustomResource, Generic[M]):
+    """A Flux object registered with Pulumi. `flux_object` is the validated model.
+
+    No class-level annotations here: Pulumi reads those as the resource's output properties and
+    resolves them (with `typing.get_type_hints`) on every registration."""
+
+    def __init__(
+        self,
+        resource_name: str,
+        obj: M,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        resolve: Mapping[int, pulumi.Resource] | None = None,
+        wait: bool | None = None,
+    ) -> None:
+        """Register `obj`. `resolve` maps `id(model)` of referenced models to their resources,
+        for references that were built from models rather than from resources; `wait` makes
+        `pulumi up` wait for the object to be Ready (see `await_annotations`)."""
+        expect(resource_name, str, "FluxResource", "a Pulumi resource name (str)")
+        where = f"FluxResource {resource_name!r}"
+        expect(obj, FluxObject, where, "a Flux object model such as Kustomization(...)")
+        expect(opts, (pulumi.ResourceOptions, type(None)), f"{where}: opts", "ResourceOptions")
+        deps: list[pulumi.Resource] = []
+        for target in obj.targets:
+            if isinstance(target, pulumi.Resource):
+                deps.append(target)
+            elif resolve is not None and id(target) in resolve:
+                deps.append(resolve[id(target)])
+        manifest = obj.to_manifest()
+        if extra := set(manifest) - {"apiVersion", "kind", "metadata", "spec"}:
+            # CustomResource takes only a spec: never drop another top-level field silently.
+            raise GitopsError(f"{obj.kind} {obj.name!r}: cannot register fields {sorted(extra)}")
+        metadata = manifest["metadata"]
+        if annotations := await_annotations(wait):
+            metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
+        # pulumi-kubernetes' CustomResource.__init__ only merges the provider version into the
+        # options; doing that here and calling its `_internal_init` saves a merge and a stack
+        # frame per object (Pulumi records the source position of every frame on the stack).
+        options = pulumi.ResourceOptions(version=_PROVIDER_VERSION, depends_on=deps or None)
+        if opts is not None:
+            # The caller's options win, except that depends_on lists are concatenated and the
+            # provider version stays pulumi-kubernetes' own (as CustomResource does).
+            options = pulumi.ResourceOptions.merge(options, opts)
+            options.version = _PROVIDER_VERSION
+        self._internal_init(
+            resource_name,
+            api_version=manifest["apiVersion"],
+            kind=manifest["kind"],
+            metadata=metadata,
+            spec=manifest.get("spec"),
+            opts=options,
+        )
+        self.flux_object: M = obj
+
+    def __flux_ref__(self) -> tuple[str, str, str | None]:
+        return self.flux_object.__flux_ref__()
+
+
+def register(
+    obj: FluxObject,
+    opts: pulumi.ResourceOptions | None = None,
+    *,
+    name: str | None = None,
+    resolve: Mapping[int, pulumi.Resource] | None = None,
+    wait: bool | None = None,
+) -> FluxResource[Any]:
+    """Register one Flux object; the Pulumi name defaults to `resource_name(obj)`."""
+    expect(obj, FluxObject, "register()", "a Flux object model such as Kustomization(...)")
+    return FluxResource(name or resource_name(obj), obj, opts, resolve=resolve, wait=wait)
+
+
+def register_all(
+    objects: Sequence[FluxObject], opts: pulumi.ResourceOptions | None = None
+) -> dict[int, FluxResource[Any]]:
+    """Register objects, each after those of them its references were built from (otherwise
+    in the given order), wiring those references to Pulumi `depends_on`.
+
+    Returns the resources keyed by `id()` of their model.
+    """
+    expect_items(objects, FluxObject, "register_all()", "Flux object models")
+    given = {id(obj) for obj in objects}
+    ordered: list[FluxObject] = []
+    placed: set[int] = set()
+
+    def place(obj: FluxObject) -> None:
+        placed.add(id(obj))  # before its targets: a model only refers to older models
+        for target in obj.targets:
+            if id(target) in given and id(target) not in placed:
+                place(target)
+        ordered.append(obj)
+
+    for obj in objects:
+        if id(obj) not in placed:
+            place(obj)
+    made: dict[int, FluxResource[Any]] = {}
+    for obj in ordered:
+        made[id(obj)] = register(obj, opts, resolve=made)
+    return made

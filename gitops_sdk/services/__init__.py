@@ -1,0 +1,2 @@
+"""Services: sops/age, the GitHub client, PromQL checking, setter markers, the install
+manifest, CRD schemas, Renovate. No Pulumi resources. Imports `core` and `api`."""

@@ -1,0 +1,1 @@
+"""The stack: config schema, layers, graph and offline synth. Imports everything below."""

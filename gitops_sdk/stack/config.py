@@ -1,0 +1,394 @@
+"""The `gitops:` namespace of `Pulumi.<stack>.yaml`, as a typed, validated schema.
+
+```yaml
+config:
+  gitops:cluster: {name: staging, environment: staging, architectures: [arm64]}
+  gitops:repository: {url: https://github.com/org/fleet, branch: main, interval: 1m}
+  gitops:defaults: {interval: 10m, retryInterval: 2m, timeout: 5m, prune: true, wait: true}
+  gitops:layers:
+    infrastructure:
+      units:
+        traefik: {dependsOn: [metallb, cert-manager]}
+```
+
+Errors name the stack file and the key: `Pulumi.staging.yaml: gitops:layers.apps.interval ...`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pydantic
+import yaml
+from pydantic import AfterValidator, Field
+
+from gitops_sdk.api.flagger import CanaryConfig
+from gitops_sdk.api.source import GitUrl
+from gitops_sdk.components.alerting import AlertingArgs
+from gitops_sdk.components.flux_install import CpuQuantity, FluxInstallArgs, MemoryQuantity
+from gitops_sdk.components.github import GithubConfig
+from gitops_sdk.components.image_automation import ImageAutomationArgs
+from gitops_sdk.components.monitoring import FluxMonitoringArgs
+from gitops_sdk.core.errors import MISSING, ConfigError
+from gitops_sdk.core.model import Duration, FluxModel, Invalid, Name, Namespace, issues_from
+from gitops_sdk.services.renovate import RenovateStackConfig
+
+NAMESPACE = "gitops"
+"""The Pulumi config namespace the SDK reads."""
+
+SECRET_KEYS = frozenset({"ageKey", "githubToken", "githubIdentity", "gitCredentials"})
+"""`gitops:` keys holding secrets: read by the components that need them as Pulumi secret
+config, never validated (or echoed) here."""
+
+
+class ConfigModel(FluxModel):
+    """Base of config sections: camelCase keys in YAML, strict about unknown keys."""
+
+
+class ClusterConfig(ConfigModel):
+    """Which cluster this stack manages."""
+
+    name: Name
+    """Cluster name, e.g. `kubestaging`; used in labels and alerts."""
+    environment: Namespace
+    """Environment name, e.g. `staging` or `production`."""
+    labels: dict[str, str] = {}
+    """Extra labels put on every Flux object the stack renders."""
+    architectures: list[Literal["arm64", "amd64", "arm"]] = ["arm64"]
+    """Node architectures the Flux controllers may run on (homelab default: arm64)."""
+
+
+class RepositoryConfig(ConfigModel):
+    """The Git repository Flux syncs the cluster from."""
+
+    name: Name = "flux-system"
+    """Name of the GitRepository object."""
+    url: GitUrl
+    """Repository URL (`https://` or `ssh://`)."""
+    branch: str = "main"
+    """Branch to follow."""
+    interval: Duration = "1m"
+    """How often Flux polls for commits."""
+    secret_name: Name | None = "flux-system"
+    """Secret with the git credentials (made by bootstrap); null for a public repository."""
+
+
+def _check_external(value: str) -> str:
+    if value.count("/") != 2 or not all(value.split("/")):
+        raise ValueError("expected 'Kind/namespace/name', e.g. 'Kustomization/flux-system/crds'")
+    return value
+
+
+class FluxConfig(FluxInstallArgs):
+    """How Flux itself is installed and tuned (every `FluxInstallArgs` key: `version`,
+    `manifest`, `sha256`, `components`, `defaults`, `controllers`, `scheduling`,
+    `noCrossNamespaceRefs`, `defaultServiceAccount`, `registry`, `wait`, `namespace`), plus:"""
+
+    install: bool = True
+    """Install Flux with the embedded controller; false when Flux is already on the cluster."""
+    external: list[Annotated[str, AfterValidator(_check_external)]] = []
+    """Flux objects made outside this stack that references may name, as `Kind/ns/name`."""
+
+    def external_keys(self) -> list[tuple[str, str, str]]:
+        """`external` as (kind, namespace, name) keys."""
+        return [tuple(e.split("/")) for e in self.external]  # type: ignore[misc]
+
+    def install_args(
+        self,
+        architectures: list[str],
+        *,
+        manifest: str | None = None,
+        extra_components: Sequence[str] = (),
+    ) -> FluxInstallArgs:
+        """The install args: scheduling on the cluster's architectures unless `scheduling` names
+        its own; `manifest` (e.g. from GITOPS_FLUX_MANIFEST) when the config sets none;
+        `extra_components` added to the controllers (e.g. image automation where it is used)."""
+        values = self.model_dump(
+            exclude={"install", "external"}, exclude_unset=True, by_alias=False
+        )
+        if extra_components:
+            values["components"] = [*self.components, *extra_components]
+        scheduling = values.setdefault("scheduling", {})
+        scheduling.setdefault("architectures", architectures)
+        if manifest and "manifest" not in values:
+            values["manifest"] = manifest
+        return FluxInstallArgs(**values)
+
+
+class ResourceSpec(ConfigModel):
+    """CPU and memory quantities, e.g. `{cpu: 100m, memory: 128Mi}`."""
+
+    cpu: CpuQuantity | None = None
+    memory: MemoryQuantity | None = None
+
+
+class Resources(ConfigModel):
+    """Container requests and limits."""
+
+    container: Namespace | None = None  # a container name has a DNS label's syntax
+    """Container to set them on; default: the container named like the Deployment."""
+    requests: ResourceSpec | None = None
+    limits: ResourceSpec | None = None
+
+
+class ImageOverride(ConfigModel):
+    """A kustomize image override: pin a tag or digest, or rename the image."""
+
+    name: str
+    new_name: str | None = None
+    new_tag: str | None = None
+    digest: str | None = None
+
+
+class Tuning(ConfigModel):
+    """Settings a layer passes to its units, and a unit may override."""
+
+    interval: Duration | None = None
+    """How often Flux re-applies the unit."""
+    retry_interval: Duration | None = None
+    """How soon Flux retries after a failure."""
+    timeout: Duration | None = None
+    """How long an apply and health check may take."""
+    prune: bool | None = None
+    """Delete objects removed from Git."""
+    wait: bool | None = None
+    """Wait for every applied object to become ready."""
+    decryption: bool | None = None
+    """Decrypt SOPS-encrypted manifests with the stack's age key."""
+    substitute: dict[str, str] | None = None
+    """postBuild variables (`${name}` in manifests)."""
+    target_namespace: Namespace | None = None
+    """Namespace every namespaced object of the unit goes to."""
+
+
+class UnitConfig(Tuning):
+    """One Flux Kustomization inside a layer, e.g. `infrastructure-traefik`."""
+
+    enabled: bool = True
+    """Render this unit."""
+    path: str | None = None
+    """Path in the repository; default `./<layer>/<unit>`."""
+    depends_on: list[str] = []
+    """Units of the same layer (`metallb`), other layers (`monitoring`) or `layer/unit`."""
+    replicas: dict[Name, Annotated[int, Field(ge=0, le=2**31 - 1)]] = {}
+    """Replica count per Deployment name (rendered as a kustomize patch)."""
+    images: list[ImageOverride] = []
+    """Image tag/digest pins (kustomize `images`)."""
+    resources: dict[Name, Resources] = {}
+    """Container resources per Deployment name (rendered as a kustomize patch)."""
+
+
+class LayerConfig(UnitConfig):
+    """A layer: one Kustomization, or a group of units sharing defaults."""
+
+    units: dict[Name, UnitConfig] = {}
+    """The layer's units; empty means the layer is one Kustomization at `path`."""
+
+
+class Defaults(Tuning):
+    """Defaults for every layer."""
+
+    interval: Duration = "10m"
+    retry_interval: Duration | None = "2m"
+    timeout: Duration | None = "5m"
+    prune: bool = True
+    wait: bool = True
+
+
+class GitopsConfig(ConfigModel):
+    """Everything under `gitops:` in a stack file."""
+
+    cluster: ClusterConfig
+    repository: RepositoryConfig
+    flux: FluxConfig = FluxConfig()
+    defaults: Defaults = Defaults()
+    layers: dict[Name, LayerConfig] = {}
+    """Layers in order; each names what it depends on."""
+    render_dir: str | None = None
+    """Render every object as YAML into this folder instead of applying it (the Kubernetes
+    provider's renderYamlToDirectory mode): `pulumi preview`/`up` without a cluster."""
+    automation: ImageAutomationArgs | None = None
+    """Image update automation (`gitops:automation`): images, policies, where to push."""
+    renovate: RenovateStackConfig | None = None
+    """This environment's Renovate rules (`gitops renovate` writes renovate.json)."""
+    canary: CanaryConfig = CanaryConfig()
+    """Flagger canaries (`gitops:canary`), off unless enabled."""
+    github: GithubConfig | None = None
+    """Deploy key and push webhook on GitHub (`gitops:github`); absent: not managed."""
+    monitoring: FluxMonitoringArgs | None = None
+    """Flux metrics, alert rules and dashboard for kube-prometheus-stack; null: none."""
+    alerts: AlertingArgs | None = None
+    """Notification Providers and Alerts (secrets by config key name); null: none."""
+
+    @pydantic.model_validator(mode="after")
+    def _automation_can_push(self) -> GitopsConfig:
+        if self.automation is not None and self.repository.secret_name is None:
+            raise Invalid(
+                "repository.secretName",
+                None,
+                "is null, but gitops:automation pushes commits and needs a credential: name the "
+                "Secret holding a read-write deploy key or token",
+            )
+        return self
+
+
+def _encrypted(value: Any) -> bool:
+    """A secret as a stack file holds it: `{secure: ...}`, or (set with `--path`) a mapping
+    whose values all are."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return True
+    return isinstance(value, dict) and bool(value) and all(_encrypted(v) for v in value.values())
+
+
+def _is_secret(key: str, value: Any, secret_keys: frozenset[str]) -> bool:
+    return key in SECRET_KEYS or key in secret_keys or _encrypted(value)
+
+
+def _check_secrecy(values: Mapping[str, Any], source: str, secret_keys: frozenset[str]) -> None:
+    """Plain settings must not be secrets (a section set with --secret would otherwise be
+    skipped silently); secrets in plain text are refused where the stack file is read
+    (`load_stack_file`). Values are never shown."""
+    plain = {f.alias or n for n, f in GitopsConfig.model_fields.items()}
+    for key, value in values.items():
+        secret = _encrypted(value) or key in secret_keys
+        if key in plain and secret:
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:{key} is set as a secret, but it is plain configuration; "
+                f"set it without --secret"
+            )
+    creds = values.get("gitCredentials")
+    if creds is not None and not _encrypted(creds):
+        ok = isinstance(creds, dict) and set(creds) == {"username", "password"}
+        if not ok or not all(isinstance(v, str) and v for v in creds.values()):
+            given = sorted(creds) if isinstance(creds, dict) else type(creds).__name__
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:gitCredentials: expected a mapping with string username "
+                f"and password (`pulumi config set --secret --path {NAMESPACE}:gitCredentials."
+                f"username ...`), got {given} (values not shown)"
+            )
+
+
+def parse_config(
+    values: Mapping[str, Any], *, source: str, secret_keys: frozenset[str] = frozenset()
+) -> GitopsConfig:
+    """Validate the `gitops:` keys (without the `gitops:` prefix); errors name `source`.
+
+    Secret keys (`pulumi config set --secret`, e.g. `gitops:slackWebhook`) are read by the
+    components that need them and skipped here."""
+    _check_secrecy(values, source, secret_keys)
+    values = {k: v for k, v in values.items() if not _is_secret(k, v, secret_keys)}
+    try:
+        return GitopsConfig.model_validate(dict(values))
+    except pydantic.ValidationError as err:
+        issues = issues_from(err, GitopsConfig)
+        for issue in issues:
+            if issue.problem.startswith("unknown field"):
+                issue.value = MISSING  # an unknown key may hold a secret set without --secret
+            if issue.problem == "unknown field" and "." not in issue.path:
+                issue.problem = (
+                    "unknown key (set secrets with `pulumi config set --secret`; known keys: "
+                    + ", ".join(f.alias or n for n, f in GitopsConfig.model_fields.items())
+                    + ")"
+                )
+        lines = [f"{NAMESPACE}:{issue}" for issue in issues]
+        raise ConfigError(f"{source}: " + "; ".join(lines)) from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys (Pulumi does; PyYAML keeps the last silently)."""
+
+
+def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _unique_mapping,
+)
+
+
+def load_stack_file(path: Path) -> dict[str, Any]:
+    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped; a secret key
+    stored in plain text is a ConfigError."""
+    values = read_stack_file(path)
+    if plain := plaintext_secrets(values):
+        key = f"{NAMESPACE}:{plain[0]}"
+        raise ConfigError(
+            f"{path.name}: {key} is stored in plain text (value not shown); remove it and run "
+            f"`pulumi config set --secret {key} ...`"
+        )
+    return values
+
+
+def plaintext_secrets(values: Mapping[str, Any]) -> list[str]:
+    """The secret keys among a stack file's `gitops:` values that are not encrypted."""
+    return sorted(k for k in SECRET_KEYS & set(values) if not _encrypted(values[k]))
+
+
+def read_stack_file(path: Path) -> dict[str, Any]:
+    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped, as written."""
+    if not path.is_file():
+        raise ConfigError(f"{path.name}: stack file not found at {path}")
+    try:
+        doc = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path.name}: not valid YAML: {err}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path.name}: expected a mapping with a 'config' key")
+    config = doc.get("config") or {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path.name}: 'config' must be a mapping")
+    prefix = f"{NAMESPACE}:"
+    return {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
+
+
+def from_pulumi() -> GitopsConfig:
+    """Read and validate the running stack's `gitops:` config."""
+    import pulumi
+    from pulumi.runtime.config import (
+        _SECRET_KEYS,
+        CONFIG,
+        get_config_env,
+        get_config_secret_keys_env,
+    )
+
+    prefix = f"{NAMESPACE}:"
+    raw = {**get_config_env(), **CONFIG.get()}
+    values: dict[str, Any] = {}
+    for key, text in raw.items():
+        if key.startswith(prefix):
+            try:
+                values[key[len(prefix) :]] = json.loads(text) if isinstance(text, str) else text
+            except json.JSONDecodeError:
+                values[key[len(prefix) :]] = text
+    stack = pulumi.get_stack()
+    if not values:
+        raise ConfigError(
+            f"Pulumi.{stack}.yaml: no '{prefix}' keys; expected at least "
+            f"{prefix}cluster and {prefix}repository"
+        )
+    secret = {*_SECRET_KEYS.get(), *get_config_secret_keys_env()}
+    secret_keys = frozenset(k[len(prefix) :] for k in secret if k.startswith(prefix))
+    return parse_config(values, source=f"Pulumi.{stack}.yaml", secret_keys=secret_keys)
+
+
+def config_env(values: Mapping[str, Any]) -> dict[str, str]:
+    """`PULUMI_CONFIG`-style entries (`gitops:key` -> JSON) for running a program on `values`."""
+    return {f"{NAMESPACE}:{k}": json.dumps(v) for k, v in values.items()}
+
+
+def stack_file(project_dir: Path, stack: str) -> Path:
+    """Path of `Pulumi.<stack>.yaml` in the project."""
+    return project_dir / f"Pulumi.{stack}.yaml"
