@@ -17,7 +17,7 @@ REMOVED_IN = "0.3.0"
 
 MOVED: dict[str, tuple[str, ...]] = {
     "errors": ("core.errors",),
-    "_model": ("core.model",),
+    "_model": ("core.model", "core.fields", "core.base", "core.refs"),
     "source": ("api.source",),
     "kustomize": ("api.kustomize",),
     "helm": ("api.helm",),

@@ -13,7 +13,8 @@ from gitops_sdk.api.helm import HelmRelease, HelmReleaseSpec
 from gitops_sdk.api.kustomize import Kustomization
 from gitops_sdk.api.source import GitRepository, HelmRepository, OCIRepository
 from gitops_sdk.core import errors
-from gitops_sdk.core.model import from_manifest, iter_refs
+from gitops_sdk.core.model import from_manifest
+from gitops_sdk.core.refs import iter_refs
 
 V2 = "helm.toolkit.fluxcd.io/v2"
 

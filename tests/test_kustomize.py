@@ -12,7 +12,8 @@ from pydantic.alias_generators import to_camel
 from gitops_sdk.api.kustomize import Kustomization, KustomizationSpec
 from gitops_sdk.api.source import GitRepository, HelmRepository
 from gitops_sdk.core import errors
-from gitops_sdk.core.model import from_manifest, iter_refs
+from gitops_sdk.core.model import from_manifest
+from gitops_sdk.core.refs import iter_refs
 
 V1 = "kustomize.toolkit.fluxcd.io/v1"
 

@@ -15,7 +15,8 @@ from gitops_sdk import (
 )
 from gitops_sdk.api.image import TagFilter
 from gitops_sdk.api.kustomize import SourceReference
-from gitops_sdk.core.model import FluxModel, iter_refs
+from gitops_sdk.core.base import FluxModel
+from gitops_sdk.core.refs import iter_refs
 
 
 def repo(namespace: str = "flux-system") -> GitRepository:

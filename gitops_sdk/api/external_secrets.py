@@ -31,6 +31,7 @@ import pydantic
 from pydantic import AfterValidator, BeforeValidator
 
 from gitops_sdk.components.resource import FluxResource, opaque_secret
+from gitops_sdk.core.base import FluxModel, Invalid, issues_from
 from gitops_sdk.core.errors import (
     MISSING,
     FieldIssue,
@@ -38,22 +39,9 @@ from gitops_sdk.core.errors import (
     UnknownKindError,
     UnsupportedApiVersionError,
 )
-from gitops_sdk.core.model import (
-    FILLED,
-    FluxModel,
-    FluxObject,
-    GoRegex,
-    Invalid,
-    Name,
-    Namespace,
-    ObjectRef,
-    go_duration,
-    issues_from,
-    manifest_kind,
-    manifest_name,
-    re_compile_go,
-    refs_with_paths,
-)
+from gitops_sdk.core.fields import GoRegex, Name, Namespace, go_duration, re_compile_go
+from gitops_sdk.core.model import FILLED, FluxObject, manifest_kind, manifest_name
+from gitops_sdk.core.refs import ObjectRef, refs_with_paths
 
 ESO_GROUP = "external-secrets.io"
 ESO_API_VERSION = f"{ESO_GROUP}/v1"

@@ -30,8 +30,10 @@ import pydantic
 from pydantic import AfterValidator, PrivateAttr
 
 from gitops_sdk.components.resource import FluxResource
+from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
-from gitops_sdk.core.model import FILLED, Duration, FluxModel, FluxObject, Invalid, Name, Namespace
+from gitops_sdk.core.fields import Duration, Name, Namespace
+from gitops_sdk.core.model import FILLED, FluxObject
 
 __all__ = [
     "API_VERSION",

@@ -17,22 +17,19 @@ from gitops_sdk.api.kustomize import (
     KubeConfigReference,
     Patch,
 )
+from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING
-from gitops_sdk.core.model import (
-    FILLED,
+from gitops_sdk.core.fields import (
     Annotations,
     Duration,
-    FluxModel,
-    FluxObject,
-    Invalid,
     Labels,
     Name,
     Namespace,
-    ObjectRef,
-    SecretRef,
     SemverRange,
     is_dns_subdomain,
 )
+from gitops_sdk.core.model import FILLED, FluxObject
+from gitops_sdk.core.refs import ObjectRef, SecretRef
 
 __all__ = [
     "API_VERSION",

@@ -14,23 +14,20 @@ import pydantic
 from pydantic import AfterValidator
 
 from gitops_sdk.api.source import GitRepositoryRef, NamespaceSelector
+from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING
-from gitops_sdk.core.model import (
-    FILLED,
+from gitops_sdk.core.fields import (
     Duration,
-    FluxModel,
-    FluxObject,
     GoPattern,
     GoRegex,
-    Invalid,
     Name,
     Namespace,
-    ObjectRef,
-    SecretRef,
     SemverRange,
     ShortDuration,
     re_compile_go,
 )
+from gitops_sdk.core.model import FILLED, FluxObject
+from gitops_sdk.core.refs import ObjectRef, SecretRef
 
 __all__ = [
     "API_VERSION",

@@ -12,23 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 import pydantic
 from pydantic import AfterValidator, StringConstraints
 
-from gitops_sdk.core.model import (
-    FILLED,
-    Annotations,
-    Duration,
-    FluxModel,
-    FluxObject,
-    Invalid,
-    Labels,
+from gitops_sdk.core.base import FluxModel, Invalid
+from gitops_sdk.core.fields import Annotations, Duration, Labels, Name, Namespace
+from gitops_sdk.core.model import FILLED, FluxObject, flux_kinds
+from gitops_sdk.core.refs import (
     LocalObjectReference,
-    Name,
-    Namespace,
     NamespacedObjectKindReference,
     ObjectRef,
     SecretKeyReference,
     SecretRef,
     flux_identity,
-    flux_kinds,
 )
 
 __all__ = [

@@ -12,20 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 import pydantic
 from pydantic import AfterValidator
 
+from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING
-from gitops_sdk.core.model import (
-    FILLED,
-    Duration,
-    FluxModel,
-    FluxObject,
-    GoRegex,
-    Invalid,
-    Name,
-    Namespace,
-    ObjectRef,
-    SecretRef,
-    ShortDuration,
-)
+from gitops_sdk.core.fields import Duration, GoRegex, Name, Namespace, ShortDuration
+from gitops_sdk.core.model import FILLED, FluxObject
+from gitops_sdk.core.refs import ObjectRef, SecretRef
 
 __all__ = [
     "ALERT_API_VERSION",

@@ -12,19 +12,14 @@ from urllib.parse import urlsplit
 import pydantic
 from pydantic import AfterValidator
 
-from gitops_sdk.core.model import (
-    FILLED,
-    Duration,
-    FluxModel,
-    FluxObject,
-    GoRegex,
-    Invalid,
+from gitops_sdk.core.base import FluxModel, Invalid
+from gitops_sdk.core.fields import Duration, GoRegex, SemverRange, ShortDuration
+from gitops_sdk.core.model import FILLED, FluxObject
+from gitops_sdk.core.refs import (
     LocalObjectReference,
     NamespacedObjectKindReference,
     ObjectRef,
     SecretRef,
-    SemverRange,
-    ShortDuration,
 )
 
 __all__ = [

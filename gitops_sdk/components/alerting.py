@@ -39,16 +39,10 @@ from gitops_sdk.api.notification import (
     ProviderType,
 )
 from gitops_sdk.components.resource import FluxResource, opaque_secret
+from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
-from gitops_sdk.core.model import (
-    Duration,
-    FluxModel,
-    GoRegex,
-    Invalid,
-    Name,
-    Namespace,
-    flux_identity,
-)
+from gitops_sdk.core.fields import Duration, GoRegex, Name, Namespace
+from gitops_sdk.core.refs import flux_identity
 
 __all__ = [
     "AlertConfig",

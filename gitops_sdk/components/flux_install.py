@@ -20,7 +20,6 @@ import re
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -32,8 +31,17 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 from pydantic.alias_generators import to_snake
 
+from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import FieldIssue, GitopsError, SpecError
-from gitops_sdk.core.model import Duration, FluxModel, Invalid, Name, Namespace, check_labels
+from gitops_sdk.core.fields import (
+    CpuQuantity,
+    Duration,
+    MemoryQuantity,
+    Name,
+    Namespace,
+    check_labels,
+    quantity_value,
+)
 
 # --- facts about the Flux release ---------------------------------------------------------------
 
@@ -124,71 +132,6 @@ def _controller_name(value: str) -> str:
 
 ControllerName = Annotated[str, AfterValidator(_controller_name)]
 """A controller name; `kustomize` is short for `kustomize-controller`."""
-
-
-def _quantity_text(value: Any) -> Any:
-    # YAML reads `cpu: 1` or `cpu: 0.5` as numbers; Kubernetes takes them as quantities too.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
-_CPU = re.compile(rf"^{_NUMBER}m?$")
-_MEMORY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[kMGTPE]|[eE][+-]?[0-9]+)?$")
-_FACTORS: Mapping[str, Decimal] = {
-    "": Decimal(1),
-    "m": Decimal("0.001"),
-    "k": Decimal(10) ** 3,
-    "M": Decimal(10) ** 6,
-    "G": Decimal(10) ** 9,
-    "T": Decimal(10) ** 12,
-    "P": Decimal(10) ** 15,
-    "E": Decimal(10) ** 18,
-    **{f"{p}i": Decimal(2) ** (10 * (i + 1)) for i, p in enumerate("KMGTPE")},
-}
-
-
-def _check_cpu(value: str) -> str:
-    if not _CPU.match(value):
-        raise ValueError(
-            "is not a CPU quantity (expected millicores like '100m' or cores like '0.5' or '2')"
-        )
-    return value
-
-
-def _check_memory(value: str) -> str:
-    if not _MEMORY.match(value):
-        hint = ""
-        if re.fullmatch(rf"{_NUMBER}m", value):
-            hint = "; 'm' means thousandths of a byte: did you mean 'Mi'?"
-        elif re.fullmatch(rf"{_NUMBER}\s*[a-zA-Z]+", value):
-            hint = "; Kubernetes writes mebibytes 'Mi', gibibytes 'Gi', megabytes 'M'"
-        raise ValueError(f"is not a memory quantity (expected e.g. '128Mi', '1Gi' or '500M'{hint})")
-    return value
-
-
-CpuQuantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_cpu)]
-"""A Kubernetes CPU quantity: `100m`, `0.5`, `2`."""
-
-MemoryQuantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_memory)]
-"""A Kubernetes memory quantity: `128Mi`, `1Gi`, `500M`."""
-
-
-def quantity_value(quantity: str) -> Decimal:
-    """The numeric value of a Kubernetes quantity (`128Mi` -> 134217728, `100m` -> 0.1)."""
-    m = re.fullmatch(rf"({_NUMBER})([a-zA-Z]*)([+-]?[0-9]+)?", quantity.strip())
-    if m is None:
-        raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
-    number, suffix, exponent = m.groups()
-    try:
-        if suffix in ("e", "E") and exponent is not None:
-            return Decimal(number) * Decimal(10) ** int(exponent)
-        if exponent is None and suffix in _FACTORS:
-            return Decimal(number) * _FACTORS[suffix]
-    except InvalidOperation:
-        pass
-    raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
 
 
 _FLAG = re.compile(r"^--[A-Za-z][A-Za-z0-9-]*=.*$")

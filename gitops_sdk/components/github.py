@@ -44,6 +44,7 @@ from pydantic import AfterValidator
 
 from gitops_sdk.api.notification import Receiver
 from gitops_sdk.components.resource import FluxResource
+from gitops_sdk.core.base import FluxModel
 from gitops_sdk.core.errors import (
     MISSING,
     ConfigError,
@@ -52,7 +53,8 @@ from gitops_sdk.core.errors import (
     GitopsError,
     SpecError,
 )
-from gitops_sdk.core.model import Duration, FluxModel, FluxObject, Name, Namespace
+from gitops_sdk.core.fields import Duration, Name, Namespace
+from gitops_sdk.core.model import FluxObject
 
 if TYPE_CHECKING:
     # PyGithub (and requests under it) is imported where an API call is made: most programs

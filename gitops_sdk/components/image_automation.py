@@ -51,12 +51,11 @@ from gitops_sdk.api.image import (
 )
 from gitops_sdk.api.source import GitRepository
 from gitops_sdk.components.resource import FluxResource
+from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import ConfigError, FieldIssue, GitopsError, SpecError
-from gitops_sdk.core.model import (
+from gitops_sdk.core.fields import (
     Duration,
-    FluxModel,
     GoRegex,
-    Invalid,
     Name,
     Namespace,
     check_dns_label,

@@ -40,7 +40,9 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from gitops_sdk.components.flux_install import CONTROLLERS, FluxController
-from gitops_sdk.core.model import FILLED, FluxModel, Invalid, Name, Namespace
+from gitops_sdk.core.base import FluxModel, Invalid
+from gitops_sdk.core.fields import Name, Namespace
+from gitops_sdk.core.model import FILLED
 from gitops_sdk.services.promql import MetricCatalog, MetricInfo, check, check_template_labels
 
 __all__ = [

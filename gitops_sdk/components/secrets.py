@@ -42,6 +42,7 @@ import yaml
 from pulumi.runtime.sync_await import _sync_await
 
 from gitops_sdk.components.resource import opaque_secret
+from gitops_sdk.core.base import FluxModel, issues_from
 from gitops_sdk.core.errors import (
     MISSING,
     ConfigError,
@@ -52,7 +53,8 @@ from gitops_sdk.core.errors import (
     current_stack,
     stack_context,
 )
-from gitops_sdk.core.model import FluxModel, Name, Namespace, issues_from, manifest_name
+from gitops_sdk.core.fields import Name, Namespace
+from gitops_sdk.core.model import manifest_name
 from gitops_sdk.stack.config import (
     NAMESPACE,
     load_stack_file,

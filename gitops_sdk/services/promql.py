@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gitops_sdk.core.errors import GitopsError
-from gitops_sdk.core.model import re_compile_go
+from gitops_sdk.core.fields import re_compile_go
 
 __all__ = [
     "Checked",

@@ -30,8 +30,9 @@ from typing import Annotated, Any, Literal
 import pydantic
 from pydantic import AfterValidator
 
+from gitops_sdk.core.base import FluxModel
 from gitops_sdk.core.errors import ConfigError, FieldIssue, SpecError
-from gitops_sdk.core.model import FluxModel, GoPattern, Namespace, re_compile_go
+from gitops_sdk.core.fields import GoPattern, Namespace, re_compile_go
 
 __all__ = [
     "COMMENT_MATCH",

@@ -28,12 +28,13 @@ from pydantic import AfterValidator, Field
 from gitops_sdk.api.flagger import CanaryConfig
 from gitops_sdk.api.source import GitUrl
 from gitops_sdk.components.alerting import AlertingArgs
-from gitops_sdk.components.flux_install import CpuQuantity, FluxInstallArgs, MemoryQuantity
+from gitops_sdk.components.flux_install import FluxInstallArgs
 from gitops_sdk.components.github import GithubConfig
 from gitops_sdk.components.image_automation import ImageAutomationArgs
 from gitops_sdk.components.monitoring import FluxMonitoringArgs
+from gitops_sdk.core.base import FluxModel, Invalid, issues_from
 from gitops_sdk.core.errors import MISSING, ConfigError
-from gitops_sdk.core.model import Duration, FluxModel, Invalid, Name, Namespace, issues_from
+from gitops_sdk.core.fields import CpuQuantity, Duration, MemoryQuantity, Name, Namespace
 from gitops_sdk.services.renovate import RenovateStackConfig
 
 NAMESPACE = "gitops"

@@ -10,7 +10,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from gitops_sdk.core.errors import CrossReferenceError, DependencyCycleError, expect_items
-from gitops_sdk.core.model import FluxObject, ObjectRef, refs_with_paths
+from gitops_sdk.core.model import FluxObject
+from gitops_sdk.core.refs import ObjectRef, refs_with_paths
 
 Key = tuple[str, str, str]
 """(kind, namespace, name) of an object."""

@@ -1,0 +1,285 @@
+"""Field types shared by every model: durations, quantities, names, labels, Go regexps, semver
+ranges. Each is an `Annotated` type whose validators raise ValueError with what was expected."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Protocol
+
+import re2  # type: ignore[import-untyped]
+from pydantic import AfterValidator, BeforeValidator
+
+_DURATION_H = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
+_DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$")
+
+
+def go_duration(value: datetime.timedelta) -> str:
+    """Render a timedelta the way Go's time.Duration prints it (`1h30m0s`, `90s` -> `1m30s`)."""
+    total_ms = round(value.total_seconds() * 1000)
+    if total_ms <= 0:
+        raise ValueError(f"duration must be positive, got {value}")
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, ms = divmod(rest, 1000)
+    out = (f"{hours}h" if hours else "") + (f"{minutes}m" if hours or minutes else "")
+    if ms:
+        return out + (f"{seconds}.{ms:03d}".rstrip("0") + "s" if seconds or out else f"{ms}ms")
+    return out + f"{seconds}s"
+
+
+def _from_timedelta(value: Any) -> Any:
+    return go_duration(value) if isinstance(value, datetime.timedelta) else value
+
+
+def _check_duration(value: str) -> str:
+    if not _DURATION_H.match(value):
+        raise ValueError("is not a duration (expected e.g. '30s', '5m', '1h30m')")
+    return value
+
+
+def _check_short_duration(value: str) -> str:
+    if not _DURATION.match(value):
+        hint = " (this field takes no hours: use e.g. '90m')" if _DURATION_H.match(value) else ""
+        raise ValueError(f"is not a duration in ms, s or m (expected e.g. '30s', '5m'){hint}")
+    return value
+
+
+Duration = Annotated[str, BeforeValidator(_from_timedelta), AfterValidator(_check_duration)]
+"""A Go duration such as `1m`, `1h30m` or `500ms` (units ms, s, m, h)."""
+
+ShortDuration = Annotated[
+    str, BeforeValidator(_from_timedelta), AfterValidator(_check_short_duration)
+]
+"""A Go duration without hours (`60s`, `5m`), as Flux's source `timeout` fields require."""
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def is_dns_subdomain(value: str, max_length: int = 253) -> bool:
+    """Whether `value` is a DNS-1123 subdomain of at most `max_length` characters."""
+    return len(value) <= max_length and bool(_DNS_SUBDOMAIN.match(value))
+
+
+def check_dns_subdomain(value: str) -> str:
+    """`value` if it is a DNS-1123 subdomain (an object name); else a ValueError saying why."""
+    if not is_dns_subdomain(value):
+        raise ValueError(
+            "is not a DNS-1123 subdomain (expected lowercase letters, digits, '-' and '.', "
+            "starting and ending alphanumeric, at most 253 characters)"
+        )
+    return value
+
+
+def check_dns_label(value: str) -> str:
+    """`value` if it is a DNS-1123 label (a namespace name); else a ValueError saying why."""
+    if len(value) > 63 or not _DNS_LABEL.match(value):
+        raise ValueError(
+            "is not a DNS-1123 label (expected lowercase letters, digits and '-', "
+            "starting and ending alphanumeric, at most 63 characters)"
+        )
+    return value
+
+
+Name = Annotated[str, AfterValidator(check_dns_subdomain)]
+"""An object name: a DNS-1123 subdomain."""
+
+Namespace = Annotated[str, AfterValidator(check_dns_label)]
+"""A namespace name: a DNS-1123 label."""
+
+
+def _check_go_regex(value: str) -> str:
+    re_compile_go(value)
+    return value
+
+
+_LOOKAROUND = re.compile(r"\(\?(=|!|<=|<!)")
+_BACKREF = re.compile(r"(?<!\\)\\[1-9]")
+
+
+class GoPattern(Protocol):
+    """What the SDK uses of a compiled Go regexp."""
+
+    @property
+    def groups(self) -> int: ...
+    @property
+    def groupindex(self) -> Mapping[str, int]: ...
+    def search(self, text: str) -> Any: ...
+    def fullmatch(self, text: str) -> Any: ...
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the error is ours to report, not RE2's log on stderr
+
+
+@functools.lru_cache(maxsize=1024)
+def re_compile_go(pattern: str) -> GoPattern:
+    """Compile a Go regexp with RE2, the engine whose syntax Go's regexp package implements:
+    what Flux would reject fails here, and what it accepts (`\\pL`, `\\z`, `(?i)` mid-way)
+    passes."""
+    # Clearer words than RE2's "invalid perl operator" for the two Perl habits it lacks.
+    if _LOOKAROUND.search(pattern):
+        raise ValueError("is not a Go regexp: lookaround assertions are not supported by RE2")
+    if _BACKREF.search(pattern):
+        raise ValueError("is not a Go regexp: backreferences are not supported by RE2")
+    try:
+        compiled: GoPattern = re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as err:
+        detail = err.args[0] if err.args else ""
+        text = detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+        raise ValueError(f"is not a valid Go regexp: {text}") from None
+    return compiled
+
+
+GoRegex = Annotated[str, AfterValidator(_check_go_regex)]
+"""A regular expression in Go's RE2 syntax, checked to compile."""
+
+_SEMVER_VERSION = (
+    r"v?(?:[0-9]+|[xX*])(?:\.(?:[0-9]+|[xX*]))?(?:\.(?:[0-9]+|[xX*]))?"
+    r"(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?"
+)
+_SEMVER_TERM = re.compile(rf"\s*(?:!=|>=|=>|<=|=<|~>|[=><~^])?\s*{_SEMVER_VERSION}\s*")
+_SEMVER_HYPHEN = re.compile(rf"\s*{_SEMVER_VERSION}\s+-\s+{_SEMVER_VERSION}\s*")
+
+
+def check_semver_range(value: str) -> str:
+    """Check a Masterminds/semver v3 constraint (`^1.21.x`, `>=1.0 <2.0`, `1.2 - 1.4 || 2.x`)."""
+    if not value.strip():
+        raise ValueError("is not a semver range (expected e.g. '^1.2.x', '>=1.0.0 <2.0.0')")
+    for group in value.split("||"):
+        if _SEMVER_HYPHEN.fullmatch(group):
+            continue
+        rest = group
+        terms = 0
+        while rest.strip():
+            m = _SEMVER_TERM.match(rest)
+            if not m or m.end() == 0:
+                raise ValueError(
+                    f"is not a semver range: cannot parse {rest.strip()!r} "
+                    "(expected e.g. '^1.2.x', '~1.2', '>=1.0.0 <2.0.0', '1.2 - 1.4')"
+                )
+            rest = rest[m.end() :]
+            terms += 1
+            if rest.startswith(","):
+                rest = rest[1:]
+                if not rest.strip():
+                    raise ValueError("is not a semver range: trailing ','")
+        if terms == 0:
+            raise ValueError("is not a semver range: empty alternative around '||'")
+    return value
+
+
+SemverRange = Annotated[str, AfterValidator(check_semver_range)]
+"""A semver constraint in the Masterminds syntax Flux uses."""
+
+
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def _check_label_key(key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if prefix and not is_dns_subdomain(prefix):
+        raise ValueError(f"key {key!r} has a prefix that is not a DNS-1123 subdomain")
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"key {key!r} is not a valid label/annotation name "
+            "(expected alphanumerics, '-', '_', '.', at most 63 characters)"
+        )
+
+
+def check_labels(value: dict[str, str]) -> dict[str, str]:
+    """`value` if its keys and values are valid Kubernetes labels; else a ValueError saying why."""
+    for key, val in value.items():
+        _check_label_key(key)
+        if val and (len(val) > 63 or not _LABEL_NAME.match(val)):
+            raise ValueError(
+                f"value {val!r} of label {key!r} is not a valid label value "
+                "(expected alphanumerics, '-', '_', '.', at most 63 characters)"
+            )
+    return value
+
+
+def _check_annotations(value: dict[str, str]) -> dict[str, str]:
+    # Annotation values are free text: only the keys have a syntax.
+    for key in value:
+        _check_label_key(key)
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(check_labels)]
+"""Kubernetes labels: keys and values checked against the label syntax."""
+
+Annotations = Annotated[dict[str, str], AfterValidator(_check_annotations)]
+"""Kubernetes annotations: keys checked against the label-key syntax; values are free text."""
+
+
+# --- quantities ----------------------------------------------------------------------------------
+
+
+def _quantity_text(value: Any) -> Any:
+    # YAML reads `cpu: 1` or `cpu: 0.5` as numbers; Kubernetes takes them as quantities too.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+_NUMBER = r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)"
+_CPU = re.compile(rf"^{_NUMBER}m?$")
+_MEMORY = re.compile(rf"^{_NUMBER}(?:[KMGTPE]i|[kMGTPE]|[eE][+-]?[0-9]+)?$")
+_FACTORS: Mapping[str, Decimal] = {
+    "": Decimal(1),
+    "m": Decimal("0.001"),
+    "k": Decimal(10) ** 3,
+    "M": Decimal(10) ** 6,
+    "G": Decimal(10) ** 9,
+    "T": Decimal(10) ** 12,
+    "P": Decimal(10) ** 15,
+    "E": Decimal(10) ** 18,
+    **{f"{p}i": Decimal(2) ** (10 * (i + 1)) for i, p in enumerate("KMGTPE")},
+}
+
+
+def _check_cpu(value: str) -> str:
+    if not _CPU.match(value):
+        raise ValueError(
+            "is not a CPU quantity (expected millicores like '100m' or cores like '0.5' or '2')"
+        )
+    return value
+
+
+def _check_memory(value: str) -> str:
+    if not _MEMORY.match(value):
+        hint = ""
+        if re.fullmatch(rf"{_NUMBER}m", value):
+            hint = "; 'm' means thousandths of a byte: did you mean 'Mi'?"
+        elif re.fullmatch(rf"{_NUMBER}\s*[a-zA-Z]+", value):
+            hint = "; Kubernetes writes mebibytes 'Mi', gibibytes 'Gi', megabytes 'M'"
+        raise ValueError(f"is not a memory quantity (expected e.g. '128Mi', '1Gi' or '500M'{hint})")
+    return value
+
+
+CpuQuantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_cpu)]
+"""A Kubernetes CPU quantity: `100m`, `0.5`, `2`."""
+
+MemoryQuantity = Annotated[str, BeforeValidator(_quantity_text), AfterValidator(_check_memory)]
+"""A Kubernetes memory quantity: `128Mi`, `1Gi`, `500M`."""
+
+
+def quantity_value(quantity: str) -> Decimal:
+    """The numeric value of a Kubernetes quantity (`128Mi` -> 134217728, `100m` -> 0.1)."""
+    m = re.fullmatch(rf"({_NUMBER})([a-zA-Z]*)([+-]?[0-9]+)?", quantity.strip())
+    if m is None:
+        raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
+    number, suffix, exponent = m.groups()
+    try:
+        if suffix in ("e", "E") and exponent is not None:
+            return Decimal(number) * Decimal(10) ** int(exponent)
+        if exponent is None and suffix in _FACTORS:
+            return Decimal(number) * _FACTORS[suffix]
+    except InvalidOperation:
+        pass
+    raise ValueError(f"{quantity!r} is not a Kubernetes quantity")
