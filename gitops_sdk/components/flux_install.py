@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self, get_args
+from typing import Annotated, Any, Literal, Self
 
 import pulumi
 import pydantic
@@ -31,6 +31,17 @@ import yaml
 from pydantic import AfterValidator, BeforeValidator, Field, Strict
 from pydantic.alias_generators import to_snake
 
+from gitops_sdk.api.release import (
+    ARCH_LABEL,
+    COMPONENT_LABEL,
+    CONTROLLERS,
+    DEFAULT_COMPONENTS,
+    FLUX_VERSION,
+    OS_LABEL,
+    RELEASE_IMAGE_TAGS,
+    RELEASE_URL,
+    SKIP_AWAIT,
+)
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import FieldIssue, GitopsError, SpecError
 from gitops_sdk.core.fields import (
@@ -42,51 +53,6 @@ from gitops_sdk.core.fields import (
     check_labels,
     quantity_value,
 )
-
-# --- facts about the Flux release ---------------------------------------------------------------
-
-FLUX_VERSION = "2.9.4"
-"""The Flux release the SDK is built against."""
-
-RELEASE_URL = "https://github.com/fluxcd/flux2/releases/download/v{version}/install.yaml"
-"""Where each Flux release publishes its install manifest."""
-
-FluxController = Literal[
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-]
-"""A Flux controller, by its Deployment's name (and its pods' `app` label)."""
-
-CONTROLLERS: tuple[FluxController, ...] = get_args(FluxController)
-"""Every controller `FluxInstall` can install, in the order Flux lists them."""
-
-DEFAULT_COMPONENTS = CONTROLLERS[:4]
-"""What `flux install` installs unless told otherwise; the image controllers are opt-in."""
-
-RELEASE_IMAGE_TAGS: Mapping[str, Mapping[str, str]] = {
-    "2.9.4": {
-        "source-controller": "v1.9.4",
-        "kustomize-controller": "v1.9.4",
-        "helm-controller": "v1.6.3",
-        "notification-controller": "v1.9.3",
-        "image-reflector-controller": "v1.2.4",
-        "image-automation-controller": "v1.2.4",
-    },
-}
-"""Controller image tags per Flux release (flux2 `manifests/bases/*/kustomization.yaml`): a
-manifest for another release is caught before it is applied."""
-
-COMPONENT_LABEL = "app.kubernetes.io/component"
-"""The label Flux puts on each controller's CRDs, ServiceAccount, Services and Deployment."""
-
-ARCH_LABEL = "kubernetes.io/arch"
-OS_LABEL = "kubernetes.io/os"
-SKIP_AWAIT = "pulumi.com/skipAwait"
-"""pulumi-kubernetes annotation: create the object without waiting for it to become ready."""
 
 # Which controllers take which flags (flux-api.md §7).
 _REQUEUE_DEPENDENCY = frozenset(

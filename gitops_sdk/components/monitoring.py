@@ -39,7 +39,7 @@ import pydantic
 import yaml
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from gitops_sdk.components.flux_install import CONTROLLERS, FluxController
+from gitops_sdk.api.release import CONTROLLERS, FluxController
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.fields import Name, Namespace
 from gitops_sdk.core.model import FILLED
