@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
-SRC=(gitops_sdk stacks tests benchmarks e2e/harness)
+SRC=(gitops_sdk stacks tests benchmarks e2e/gitops_e2e)
 .venv/bin/ruff format --check "${SRC[@]}"
 .venv/bin/ruff check "${SRC[@]}"
 .venv/bin/mypy

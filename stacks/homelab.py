@@ -10,22 +10,34 @@ import pulumi
 
 from gitops_sdk import (
     AgeKeySecret,
+    AgeKeySecretArgs,
+    CanaryRelease,
+    CanaryReleaseArgs,
     ConfigError,
     DependencyCycleError,
     FluxGraph,
+    FluxInstall,
+    FluxInstallArgs,
+    FluxMonitoring,
+    FluxNotifications,
+    FluxNotificationsArgs,
+    GithubDeployKey,
+    GithubReceiver,
     GitopsConfig,
     GitRepository,
     GitSource,
+    GitSourceArgs,
+    ImageAutomation,
+    ImageAutomationArgs,
+    InstallManifestError,
     Layers,
+    LayersArgs,
     LayerSet,
+    flux_key,
     synth,
 )
-from gitops_sdk.api.flagger import CanaryRelease
-from gitops_sdk.components.alerting import FluxNotifications, secrets_from_config
-from gitops_sdk.components.flux_install import FluxInstall, InstallManifestError, load_manifest
-from gitops_sdk.components.github import GithubDeployKey, GithubReceiver
-from gitops_sdk.components.image_automation import ImageAutomation
-from gitops_sdk.components.monitoring import FluxMonitoring
+from gitops_sdk.components.notifications import secrets_from_config
+from gitops_sdk.services.install_manifest import load_manifest
 
 AGE_SECRET = "sops-age"
 GIT_CREDENTIALS = "gitCredentials"
@@ -64,7 +76,7 @@ def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> Flux
         # Offline synth with no local manifest: render the rest, and say what is missing.
         synth.note(f"Flux install objects left out: {err}; set {MANIFEST_ENV} to a local copy")
         return None
-    return FluxInstall("flux", args, docs=docs, opts=opts)
+    return FluxInstall("flux", FluxInstallArgs.from_settings(args, docs=docs), opts)
 
 
 def git_credentials() -> dict[str, pulumi.Output[str]] | None:
@@ -86,10 +98,10 @@ def github(
     Secret, and a push webhook on the Receiver so commits reconcile in seconds."""
     assert cfg.github is not None
     key = None
-    if key_args := cfg.github.deploy_key_args():
-        key = GithubDeployKey("github", source, key_args, opts=opts)
-    if receiver_args := cfg.github.receiver_args():
-        GithubReceiver("github", source, receiver_args, opts=opts)
+    if key_args := cfg.github.deploy_key_args(source):
+        key = GithubDeployKey("github", key_args, opts)
+    if receiver_args := cfg.github.receiver_args(source):
+        GithubReceiver("github", receiver_args, opts)
     return key
 
 
@@ -134,18 +146,14 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
     if age_ref:
         age = AgeKeySecret(
             "sops-age",
-            secret_name=AGE_SECRET,
-            namespace=ns,
+            AgeKeySecretArgs(secret_name=AGE_SECRET, namespace=ns),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready)),
         )
         ready.append(age)
     wait = cfg.flux.wait
     source = GitSource(
         "flux-system",
-        repo,
-        credentials=git_credentials(),
-        depends_on=ready,
-        wait=wait,
+        GitSourceArgs(repository=repo, credentials=git_credentials(), depends_on=ready, wait=wait),
         opts=opts,
     )
     key = github(cfg, source, opts) if cfg.github else None
@@ -153,16 +161,20 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         # The image CRDs come with the embedded controller: wait for them.
         after_flux = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready))
         ImageAutomation(
-            "flux-system", cfg.automation, source=source, deploy_key=key, opts=after_flux
+            "flux-system",
+            ImageAutomationArgs.from_settings(cfg.automation, source=source, deploy_key=key),
+            after_flux,
         )
     for canary in cfg.canary.build():
-        CanaryRelease(canary.name, canary, opts=opts)
+        CanaryRelease(canary.name, CanaryReleaseArgs(canary=canary), opts=opts)
     layers = Layers(
         "layers",
-        kustomizations,
-        resolve={id(repo): source.repository},
-        depends_on=ready,
-        wait=wait,
+        LayersArgs(
+            kustomizations=kustomizations,
+            resources={flux_key(repo): source.repository},
+            depends_on=ready,
+            wait=wait,
+        ),
         opts=opts,
     )
     if cfg.monitoring:
@@ -176,9 +188,9 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         own[("GitRepository", ns, repo.name)] = source.repository
         FluxNotifications(
             "flux-alerts",
-            cfg.alerts,
-            secrets=secrets_from_config(cfg.alerts),
-            resolve=own,
+            FluxNotificationsArgs(
+                config=cfg.alerts, secrets=secrets_from_config(cfg.alerts), resources=own
+            ),
             opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready)),
         )
     pulumi.export("kustomizations", sorted(layers.kustomizations))

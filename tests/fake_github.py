@@ -14,7 +14,7 @@ from typing import Any
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from gitops_sdk.components.github import ClientOptions
+from gitops_sdk.services.github import ClientOptions
 
 TOKEN = "ghp_standin_token_0123456789"
 FAST = ClientOptions(retries=0, timeout=5, throttle=False)

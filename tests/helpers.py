@@ -14,9 +14,9 @@ from conftest import EXAMPLES
 from pydantic import BaseModel
 
 from gitops_sdk.cli import images as automation_cli
-from gitops_sdk.components import secrets
 from gitops_sdk.core.errors import ToolError
 from gitops_sdk.core.model import from_manifest
+from gitops_sdk.services import sops
 
 # --- round trip ----------------------------------------------------------------------------------
 
@@ -127,7 +127,7 @@ def flux_examples(kind: str, group: str) -> tuple[list[Any], list[Any]]:
 
 def _sops_available() -> bool:
     try:
-        secrets.find_sops()
+        sops.find_sops()
     except ToolError:
         return False
     return True

@@ -11,12 +11,16 @@ from pulumi.runtime import mocks as pulumi_mocks
 
 from gitops_sdk import GitRepository, GitSource
 from gitops_sdk.api.notification import Provider
-from gitops_sdk.components.alerting import (
-    AlertingArgs,
-    EventSource,
-    FluxAlert,
-    FluxNotifications,
+from gitops_sdk.components.alerting import EventSource, FluxAlert, FluxAlertArgs
+from gitops_sdk.components.git_source import GitSourceArgs
+from gitops_sdk.components.notification_provider import (
     NotificationProvider,
+    NotificationProviderArgs,
+)
+from gitops_sdk.components.notifications import (
+    AlertingArgs,
+    FluxNotifications,
+    FluxNotificationsArgs,
 )
 from gitops_sdk.core.errors import SpecError
 from gitops_sdk.stack import synth
@@ -56,19 +60,21 @@ def test_slack_provider_secret_and_alert(mocks: RecordingMocks, deps: dict[str, 
     repo = fleet()
 
     def program() -> None:
-        source = GitSource("fleet", repo)
+        source = GitSource("fleet", GitSourceArgs(repository=repo))
         slack = NotificationProvider.slack("slack", webhook_url=WEBHOOK, channel="#flux")
         FluxAlert(
             "on-call",
-            provider=slack,
-            sources=[
-                source,
-                EventSource.all("Kustomization"),
-                EventSource.all("HelmRelease", namespace="apps", match_labels={"team": "web"}),
-            ],
-            severity="error",
-            exclusions=["^Dependencies do not meet ready condition"],
-            metadata={"cluster": "kubestaging"},
+            FluxAlertArgs(
+                provider=slack,
+                sources=[
+                    source,
+                    EventSource.all("Kustomization"),
+                    EventSource.all("HelmRelease", namespace="apps", match_labels={"team": "web"}),
+                ],
+                severity="error",
+                exclusions=["^Dependencies do not meet ready condition"],
+                metadata={"cluster": "kubestaging"},
+            ),
         )
 
     synth.run(program)
@@ -174,7 +180,7 @@ def test_provider_with_a_secret_made_elsewhere(mocks: RecordingMocks) -> None:
         address="https://github.com/org/fleet",
         secret_ref={"name": "github-token"},
     )
-    synth.run(lambda: NotificationProvider("github", model))
+    synth.run(lambda: NotificationProvider("github", NotificationProviderArgs(provider=model)))
     assert mocks.by_kind("Secret") == []
     assert mocks.by_kind("Provider")[0]["spec"]["secretRef"] == {"name": "github-token"}
 
@@ -213,7 +219,10 @@ def test_notifications_from_stack_config(mocks: RecordingMocks, deps: dict[str, 
     assert args.secret_keys() == ["githubToken", "slackWebhook"]
     synth.run(
         lambda: FluxNotifications(
-            "alerts", args, secrets={"slackWebhook": WEBHOOK, "githubToken": "ghp_t0ken"}
+            "alerts",
+            FluxNotificationsArgs(
+                config=args, secrets={"slackWebhook": WEBHOOK, "githubToken": "ghp_t0ken"}
+            ),
         )
     )
     alerts = {a["metadata"]["name"]: a["spec"] for a in mocks.by_kind("Alert")}
@@ -230,7 +239,7 @@ def test_notifications_from_stack_config(mocks: RecordingMocks, deps: dict[str, 
 
 
 def test_secrets_from_config_reads_named_secret_keys(mocks: RecordingMocks) -> None:
-    from gitops_sdk.components.alerting import secrets_from_config
+    from gitops_sdk.components.notifications import secrets_from_config
     from gitops_sdk.stack.config import config_env
 
     args = AlertingArgs(providers={"slack": {"type": "slack", "address_secret": "slackWebhook"}})
@@ -246,11 +255,13 @@ def test_secrets_from_config_reads_named_secret_keys(mocks: RecordingMocks) -> N
         (
             lambda: NotificationProvider(
                 "discord",
-                Provider(
-                    name="discord",
-                    namespace="flux-system",
-                    type="discord",
-                    address="https://discord.com/api/webhooks/1/x",
+                NotificationProviderArgs(
+                    provider=Provider(
+                        name="discord",
+                        namespace="flux-system",
+                        type="discord",
+                        address="https://discord.com/api/webhooks/1/x",
+                    ),
                 ),
             ),
             r"^Provider 'discord': spec.address '<redacted>': a discord webhook URL is a "
@@ -259,11 +270,13 @@ def test_secrets_from_config_reads_named_secret_keys(mocks: RecordingMocks) -> N
         (
             lambda: NotificationProvider(
                 "status",
-                Provider(
-                    name="status",
-                    namespace="flux-system",
-                    type="github",
-                    address="https://github.com/org/fleet",
+                NotificationProviderArgs(
+                    provider=Provider(
+                        name="status",
+                        namespace="flux-system",
+                        type="github",
+                        address="https://github.com/org/fleet",
+                    ),
                 ),
             ),
             r"^Provider 'status': token: is required for provider type 'github': an access token "
@@ -272,21 +285,25 @@ def test_secrets_from_config_reads_named_secret_keys(mocks: RecordingMocks) -> N
         (
             lambda: NotificationProvider(
                 "tg",
-                Provider(
-                    name="tg",
-                    namespace="flux-system",
-                    type="telegram",
-                    secret_ref={"name": "tg-credentials"},
+                NotificationProviderArgs(
+                    provider=Provider(
+                        name="tg",
+                        namespace="flux-system",
+                        type="telegram",
+                        secret_ref={"name": "tg-credentials"},
+                    ),
+                    token="123:abc",
                 ),
-                token="123:abc",
             ),
             r"^Provider 'tg': spec.channel: is required for provider type 'telegram'$",
         ),
         (
             lambda: NotificationProvider(
                 "hook",
-                Provider(name="hook", namespace="flux-system", type="generic"),
-                address="https://hooks.example.com",
+                NotificationProviderArgs(
+                    provider=Provider(name="hook", namespace="flux-system", type="generic"),
+                    address="https://hooks.example.com",
+                ),
             ),
             r"^Provider 'hook': spec.secretRef: is not set but credentials were given; name the "
             r"Secret there$",
@@ -305,23 +322,29 @@ def test_secrets_from_config_reads_named_secret_keys(mocks: RecordingMocks) -> N
             r"kind 'Kustomizaton': is not a kind Flux alerts on; did you mean 'Kustomization'\?",
         ),
         (
-            lambda: FluxAlert("on-call", provider=fleet(), sources=[EventSource.all("Bucket")]),
+            lambda: FluxAlert(
+                "on-call", FluxAlertArgs(provider=fleet(), sources=[EventSource.all("Bucket")])
+            ),
             r"^Alert 'on-call': spec.providerRef 'GitRepository': expected a Provider",
         ),
         (
             lambda: FluxAlert(
                 "on-call",
-                provider=Provider(name="slack", namespace="flux-system", type="slack"),
-                sources=[],
+                FluxAlertArgs(
+                    provider=Provider(name="slack", namespace="flux-system", type="slack"),
+                    sources=[],
+                ),
             ),
             r"^Alert 'on-call': spec.eventSources \[\]: must list at least one event source$",
         ),
         (
             lambda: FluxAlert(
                 "on-call",
-                provider=Provider(name="slack", namespace="flux-system", type="slack"),
-                sources=[EventSource.all("Kustomization")],
-                exclusions=["(?!Dependencies)"],
+                FluxAlertArgs(
+                    provider=Provider(name="slack", namespace="flux-system", type="slack"),
+                    sources=[EventSource.all("Kustomization")],
+                    exclusions=["(?!Dependencies)"],
+                ),
             ),
             r"spec.exclusionList\[0\] '\(\?!Dependencies\)': is not a Go regexp: lookaround",
         ),
@@ -358,4 +381,6 @@ def test_notifications_need_every_named_secret(mocks: RecordingMocks) -> None:
     with pytest.raises(
         SpecError, match=r"^gitops:alerts: secrets \['slackWebhook'\]: are named by providers"
     ):
-        synth.run(lambda: FluxNotifications("alerts", args, secrets={}))
+        synth.run(
+            lambda: FluxNotifications("alerts", FluxNotificationsArgs(config=args, secrets={}))
+        )

@@ -20,6 +20,8 @@ from gitops_sdk import (
     register_all,
     synth,
 )
+from gitops_sdk.components.git_source import GitSourceArgs
+from gitops_sdk.components.layers import LayersArgs
 from gitops_sdk.core.errors import ArgumentError
 from gitops_sdk.stack.synth import RecordingMocks
 
@@ -89,23 +91,26 @@ def fails(program: Any, mocks: RecordingMocks) -> str:
             "register_all()[1]: expected Flux object models, got str 'apps'",
         ),
         (
-            lambda: GitSource("fleet", apps()),
-            "GitSource 'fleet': repository: expected a "
-            "GitRepository model, got Kustomization 'apps'",
+            lambda: GitSource("fleet", GitSourceArgs(repository=apps())),
+            "GitSourceArgs: repository: expected a GitRepository model, got Kustomization 'apps'",
         ),
         (
-            lambda: GitSource("fleet", repo(), credentials={"password": 123}),
-            "GitSource 'fleet': credentials['password']: expected a string, got int 123",
+            lambda: GitSourceArgs(repository=repo(), credentials={"password": 123}),
+            "GitSourceArgs: credentials['password']: expected a string, got int 123",
         ),
         (
-            lambda: Layers("layers", [repo()]),
-            "Layers 'layers': kustomizations[0]: expected "
-            "Kustomization models, got GitRepository 'fleet'",
+            lambda: LayersArgs(kustomizations=[repo()]),
+            "LayersArgs: kustomizations[0]: expected Kustomization models, got GitRepository "
+            "'fleet'",
         ),
         (
-            lambda: Layers("layers", apps()),
-            "Layers 'layers': kustomizations: expected a list of "
-            "Kustomization models, got Kustomization 'apps'",
+            lambda: LayersArgs(kustomizations=apps()),
+            "LayersArgs: kustomizations: expected a list of Kustomization models, got "
+            "Kustomization 'apps'",
+        ),
+        (
+            lambda: Layers("layers", [apps()]),  # type: ignore[arg-type]
+            "Layers 'layers': args: expected LayersArgs, got list [Kustomization 'apps']",
         ),
     ],
 )
@@ -122,13 +127,13 @@ def test_a_single_resource_for_depends_on_is_named(mocks: RecordingMocks) -> Non
         other = pulumi.ComponentResource("test:x:X", "other")
         made.append(other)
         try:
-            GitSource("fleet", repo(), depends_on=other)  # type: ignore[arg-type]
+            GitSource("fleet", GitSourceArgs(repository=repo(), depends_on=other))
         except ArgumentError as err:
             made.append(err)
 
     synth.run(program)
     assert str(made[1]).startswith(
-        "GitSource 'fleet': depends_on: expected a list of Pulumi resources, got "
+        "GitSourceArgs: depends_on: expected a list of Pulumi resources, got "
         "ComponentResource <pulumi.resource.ComponentResource object"
     )
     assert [r.name for r in mocks.resources] == ["other"]  # and no GitSource

@@ -9,26 +9,26 @@ import pytest
 from helpers import run_automation_cli
 
 from gitops_sdk import GitRepository, GitSource, SpecError
-from gitops_sdk.api.image import TagPolicy, check_message_template
-from gitops_sdk.components.image_automation import (
+from gitops_sdk.api.image import TagPolicy
+from gitops_sdk.api.image_automation import (
     AUTOMATION_LABEL,
     DEFAULT_MESSAGE_TEMPLATE,
     ImageArgs,
-    ImageAutomation,
-    ImageAutomationArgs,
+    ImageAutomationSettings,
     PolicyKey,
     SetterMarkerError,
     UpdateArgs,
-    check_paths,
-    check_text,
-    find_image_uses,
+)
+from gitops_sdk.api.image_update import check_message_template
+from gitops_sdk.components.git_source import GitSourceArgs
+from gitops_sdk.components.image_automation import (
+    ImageAutomation,
+    ImageAutomationArgs,
     image_automation_objects,
-    mark_file,
-    mark_text,
-    policies_from_config,
-    setter_marker,
 )
 from gitops_sdk.core.errors import ConfigError
+from gitops_sdk.services.marker_check import check_paths, check_text, policies_from_config
+from gitops_sdk.services.setter_markers import find_image_uses, mark_file, mark_text, setter_marker
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
 
@@ -57,10 +57,13 @@ def nginx(**extra: Any) -> ImageArgs:
     return ImageArgs(**{**base, **extra})
 
 
-def args(**update: Any) -> ImageAutomationArgs:
+def args(source: Any = None, **push: Any) -> ImageAutomationArgs:
+    """nginx, pushed to `main` under ./apps of `source`; `push` sets deploy_key or writable."""
     return ImageAutomationArgs(
         images={"nginx": nginx()},
-        update=UpdateArgs(push_branch="main", path="./apps", **update),
+        update=UpdateArgs(push_branch="main", path="./apps"),
+        source=source,
+        **push,
     )
 
 
@@ -80,7 +83,11 @@ class ReadOnlyKey:
 
 
 def test_component_registers_repository_policy_and_automation(mocks: RecordingMocks) -> None:
-    synth.run(lambda: ImageAutomation("flux-system", args(), source=GitSource("fleet", fleet())))
+    synth.run(
+        lambda: ImageAutomation(
+            "flux-system", args(GitSource("fleet", GitSourceArgs(repository=fleet())))
+        )
+    )
 
     names = [(r.type, r.name) for r in mocks.resources if not r.custom]
     assert ("gitops:image:ImageAutomation", "flux-system") in names
@@ -136,7 +143,7 @@ def test_component_exposes_markers_and_can_skip_the_automation(mocks: RecordingM
 
 
 def test_objects_are_valid_against_the_crds(assert_crd_valid: Any) -> None:
-    repos, policies, auto = image_automation_objects("flux-system", args(), source=fleet())
+    repos, policies, auto = image_automation_objects("flux-system", args(fleet()))
     assert auto is not None
     for obj in [*repos.values(), *policies.values(), auto]:
         assert_crd_valid(obj.to_manifest())
@@ -154,7 +161,7 @@ def test_custom_template_values_are_rendered() -> None:
         message_values={"env": "staging"},
     )
     _, _, auto = image_automation_objects(
-        "flux-system", ImageAutomationArgs(images={"nginx": nginx()}, update=custom), source=fleet()
+        "flux-system", ImageAutomationArgs(images={"nginx": nginx()}, update=custom, source=fleet())
     )
     assert auto is not None
     commit = auto.to_manifest()["spec"]["git"]["commit"]
@@ -171,7 +178,7 @@ def test_read_only_deploy_key_is_rejected() -> None:
         r"GitRepository's deploy key is read-only, but image automation pushes commits and "
         r"needs read-write access",
     ):
-        image_automation_objects("flux-system", args(), source=ReadOnlyKey(fleet()))
+        image_automation_objects("flux-system", args(ReadOnlyKey(fleet())))
 
 
 class Key:
@@ -183,21 +190,21 @@ class Key:
 
 def test_read_only_deploy_key_argument_or_attribute_is_rejected() -> None:
     with pytest.raises(SpecError, match=r"deploy key is read-only.*read_only=False on the deploy"):
-        image_automation_objects("flux-system", args(), source=fleet(), deploy_key=Key(True))
+        image_automation_objects("flux-system", args(fleet(), deploy_key=Key(True)))
     source = ReadOnlyKey(fleet())
     source.deploy_key_read_only = False  # type: ignore[misc]
     source.deploy_key = Key(True)  # type: ignore[attr-defined]
     with pytest.raises(SpecError, match=r"deploy key is read-only"):
-        image_automation_objects("flux-system", args(), source=source)
+        image_automation_objects("flux-system", args(source))
     _, _, auto = image_automation_objects(
-        "flux-system", args(), source=fleet(), deploy_key=Key(False), writable=True
+        "flux-system", args(fleet(), deploy_key=Key(False), writable=True)
     )
     assert auto is not None
 
 
 def test_writable_false_is_rejected_too() -> None:
     with pytest.raises(SpecError, match=r"deploy key is read-only.*--read-write-key"):
-        image_automation_objects("flux-system", args(), source=fleet(), writable=False)
+        image_automation_objects("flux-system", args(fleet(), writable=False))
 
 
 def test_source_without_credentials_cannot_push() -> None:
@@ -207,7 +214,7 @@ def test_source_without_credentials_cannot_push() -> None:
     with pytest.raises(
         SpecError, match=r"GitRepository 'public' has no spec.secretRef, so the automation has no"
     ):
-        image_automation_objects("flux-system", args(), source=repo)
+        image_automation_objects("flux-system", args(repo))
 
 
 def test_source_pinned_to_a_tag_needs_a_checkout_branch() -> None:
@@ -216,12 +223,31 @@ def test_source_pinned_to_a_tag_needs_a_checkout_branch() -> None:
         match=r"spec.git.checkout.ref.branch \{'tag': 'v1.0.0'\}: GitRepository 'flux-system' "
         r"follows a tag, semver range or commit",
     ):
-        image_automation_objects("flux-system", args(), source=fleet(ref={"tag": "v1.0.0"}))
+        image_automation_objects("flux-system", args(fleet(ref={"tag": "v1.0.0"})))
 
 
 def test_missing_source_is_rejected() -> None:
     with pytest.raises(SpecError, match=r"spec.sourceRef None: needs the GitRepository to commit"):
         image_automation_objects("flux-system", args())
+
+
+def test_args_are_the_stack_settings_plus_where_to_push() -> None:
+    # The settings (the stack's gitops:automation) name no source: that comes from the program.
+    with pytest.raises(SpecError, match=r"^ImageAutomationSettings: source .*: unknown field"):
+        ImageAutomationSettings(images={"nginx": nginx()}, source=fleet())
+    settings = ImageAutomationSettings(
+        images={"nginx": nginx()}, update=UpdateArgs(push_branch="main", path="./apps")
+    )
+    made = ImageAutomationArgs.from_settings(settings, source=fleet(), writable=True)
+    assert made.model_fields_set == {"images", "update", "source", "deploy_key", "writable"}
+    assert image_automation_objects("flux-system", made) == image_automation_objects(
+        "flux-system", args(fleet())
+    )
+    with pytest.raises(SpecError, match=r"deploy key is read-only"):
+        image_automation_objects(
+            "flux-system",
+            ImageAutomationArgs.from_settings(settings, source=fleet(), writable=False),
+        )
 
 
 def test_invalid_semver_range_is_rejected() -> None:

@@ -8,6 +8,9 @@ import pulumi
 import pytest
 
 from gitops_sdk import GitRepository, GitSource, Layers, LayerSet, SpecError, register_all
+from gitops_sdk.components.git_source import GitSourceArgs
+from gitops_sdk.components.layers import LayersArgs
+from gitops_sdk.components.resource import flux_key
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
 
@@ -25,7 +28,10 @@ def repo(**extra: object) -> GitRepository:
 def test_git_source_registers_repository_and_secret_credentials(mocks: RecordingMocks) -> None:
     src = repo(secret_ref={"name": "fleet-auth"})
     synth.run(
-        lambda: GitSource("fleet", src, credentials={"username": "git", "password": "s3cr3t"})
+        lambda: GitSource(
+            "fleet",
+            GitSourceArgs(repository=src, credentials={"username": "git", "password": "s3cr3t"}),
+        )
     )
     types = [(r.type, r.name) for r in mocks.resources]
     assert ("gitops:source:GitSource", "fleet") in types
@@ -41,7 +47,7 @@ def test_git_source_registers_repository_and_secret_credentials(mocks: Recording
 
 def test_git_source_credentials_need_a_secret_ref(mocks: RecordingMocks) -> None:
     with pytest.raises(SpecError, match=r"spec.secretRef: is not set but credentials were given"):
-        GitSource("fleet", repo(), credentials={"password": "x"})
+        GitSource("fleet", GitSourceArgs(repository=repo(), credentials={"password": "x"}))
 
 
 def test_layers_register_kustomizations_under_layer_components(mocks: RecordingMocks) -> None:
@@ -53,8 +59,11 @@ def test_layers_register_kustomizations_under_layer_components(mocks: RecordingM
     built = layers.build()
 
     def program() -> None:
-        source = GitSource("fleet", src)
-        Layers("layers", built, resolve={id(src): source.repository})
+        source = GitSource("fleet", GitSourceArgs(repository=src))
+        Layers(
+            "layers",
+            LayersArgs(kustomizations=built, resources={flux_key(src): source.repository}),
+        )
 
     synth.run(program)
     # Sibling components register concurrently: their order is the runtime's, not asserted.
@@ -80,4 +89,4 @@ def test_register_all_registers_in_order_and_maps_models_to_resources(
         "kustomization-flux-system-infrastructure",
         "kustomization-flux-system-apps",
     ]
-    assert [made[id(o)].flux_object for o in objects] == objects
+    assert [made[flux_key(o)].flux_object for o in objects] == objects

@@ -6,6 +6,8 @@ import copy
 import hashlib
 import io
 import json
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,19 +18,15 @@ import pytest
 from conftest import SHARED
 from pulumi.runtime import mocks as pulumi_mocks
 
-from gitops_sdk.components import flux_install as controller
-from gitops_sdk.components.flux_install import (
-    RELEASE_IMAGE_TAGS,
-    SKIP_AWAIT,
-    ControllerTuning,
-    FluxInstall,
-    FluxInstallArgs,
-    InstallManifestError,
-    load_manifest,
-    quantity_value,
-    tune_manifest,
-)
+from gitops_sdk.api import release
+from gitops_sdk.api.install import ControllerTuning, FluxInstallSettings
+from gitops_sdk.api.release import RELEASE_IMAGE_TAGS, SKIP_AWAIT
+from gitops_sdk.components.flux_install import FluxInstall, FluxInstallArgs
 from gitops_sdk.core.errors import SpecError
+from gitops_sdk.core.fields import quantity_value
+from gitops_sdk.services import install_manifest
+from gitops_sdk.services.install_manifest import InstallManifestError, load_manifest
+from gitops_sdk.services.install_tuning import tune_manifest
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
 
@@ -36,7 +34,7 @@ INSTALL = SHARED / "flux-install" / "v2.9.4" / "install.yaml"
 SKIP_REASON = "needs ../shared/flux-install (the real Flux install manifest); CI always has it"
 needs_install = pytest.mark.skipif(not INSTALL.is_file(), reason=SKIP_REASON)
 
-ALL = list(controller.CONTROLLERS)
+ALL = list(release.CONTROLLERS)
 IMAGE = ["image-reflector-controller", "image-automation-controller"]
 HOMELAB_RESOURCES = {
     "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -90,7 +88,7 @@ def test_homelab_deployments_run_on_arm64_linux_with_the_seed_resources(
 ) -> None:
     out = tune_manifest(docs, homelab())
     deps = deployments(out)
-    assert sorted(deps) == sorted(controller.DEFAULT_COMPONENTS)
+    assert sorted(deps) == sorted(release.DEFAULT_COMPONENTS)
     for name, dep in deps.items():
         pod = dep["spec"]["template"]["spec"]
         assert pod["nodeSelector"] == {"kubernetes.io/os": "linux", "kubernetes.io/arch": "arm64"}
@@ -163,7 +161,7 @@ def test_image_controllers_are_opt_in(docs: list[dict[str, Any]]) -> None:
     accounts = [s["name"] for s in binding["subjects"]]
     assert not set(IMAGE) & set(accounts)
 
-    with_image = tune_manifest(docs, args(components=[*controller.DEFAULT_COMPONENTS, *IMAGE]))
+    with_image = tune_manifest(docs, args(components=[*release.DEFAULT_COMPONENTS, *IMAGE]))
     assert sorted(deployments(with_image)) == sorted(ALL)
     assert set(IMAGE) <= set(names(with_image, "ServiceAccount"))
     assert {
@@ -613,12 +611,12 @@ def registrations(monkeypatch: pytest.MonkeyPatch) -> dict[str, Registration]:
     return seen
 
 
-def install(**kw: Any) -> dict[str, Any]:
+def install(args: FluxInstallArgs | None = None) -> dict[str, Any]:
     """Run a FluxInstall program; returns the component and its resolved namespace."""
     got: dict[str, Any] = {}
 
     def program() -> None:
-        flux = FluxInstall("flux", kw.pop("args", None) or homelab(), **kw)
+        flux = FluxInstall("flux", args or homelab())
         got["flux"] = flux
         flux.namespace.apply(lambda ns: got.setdefault("namespace", ns))
 
@@ -670,7 +668,7 @@ def test_offline_install_registers_crds_first_and_everything_waits_for_them(
 
 @needs_install
 def test_install_outputs_and_depends_on_helper(mocks: RecordingMocks) -> None:
-    got = install(args=homelab(components=[*controller.DEFAULT_COMPONENTS, *IMAGE]))
+    got = install(args=homelab(components=[*release.DEFAULT_COMPONENTS, *IMAGE]))
     flux: FluxInstall = got["flux"]
     assert got["namespace"] == "flux-system"
     assert len(flux.crds) == 14
@@ -686,11 +684,34 @@ def test_install_outputs_and_depends_on_helper(mocks: RecordingMocks) -> None:
 
 @needs_install
 def test_install_from_parsed_documents(mocks: RecordingMocks, docs: list[dict[str, Any]]) -> None:
-    got = install(args=args(components=["source"], wait=False), docs=docs)
+    got = install(args=args(components=["source"], wait=False, docs=docs))
     assert [d["metadata"]["name"] for d in mocks.by_kind("Deployment")] == ["source-controller"]
     (dep,) = mocks.by_kind("Deployment")
     assert dep["metadata"]["annotations"] == {SKIP_AWAIT: "true"}
     assert got["flux"].args.components == ["source-controller"]
+
+
+def test_args_are_the_settings_plus_parsed_documents(docs: list[dict[str, Any]]) -> None:
+    # The settings (the base of the stack's gitops:flux) take no documents.
+    with pytest.raises(SpecError, match=r"^FluxInstallSettings: docs \[\]: unknown field"):
+        FluxInstallSettings(docs=[])
+    settings = FluxInstallSettings(manifest=str(INSTALL), components=["source"], wait=False)
+    made = FluxInstallArgs.from_settings(settings, docs=docs)
+    assert (made.components, made.wait, made.manifest) == (
+        ["source-controller"],
+        False,
+        str(INSTALL),
+    )
+    assert made.model_fields_set == {"manifest", "components", "wait", "docs"}
+    assert made.docs == tuple(docs)
+    assert "docs" not in made.model_dump()  # the documents never reach a dump or the config
+    assert tune_manifest(made.docs, made) == tune_manifest(docs, settings)
+    with pytest.raises(
+        SpecError,
+        match=r"^FluxInstallArgs: docs 'kind: Namespace': is not a list of parsed manifest "
+        r"documents \(expected e.g. load_manifest\(args\)\)",
+    ):
+        FluxInstallArgs(docs="kind: Namespace")
 
 
 @needs_install
@@ -738,8 +759,8 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         fetched.append(url)
         return _Response(INSTALL.read_bytes())
 
-    monkeypatch.setattr(controller.urllib.request, "urlopen", urlopen)
-    monkeypatch.setattr(controller, "_DOWNLOADS", {})
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(install_manifest, "_DOWNLOADS", {})
     yield fetched
 
 
@@ -758,7 +779,7 @@ def test_an_unpinned_download_is_warned_about(
     mocks: RecordingMocks, downloads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     warnings: list[str] = []
-    monkeypatch.setattr(controller.pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
     install(args=FluxInstallArgs.arm64_homelab(version="v2.9.4"))
     assert warnings == [
         "FluxInstall 'flux': manifest "
@@ -769,10 +790,10 @@ def test_an_unpinned_download_is_warned_about(
 
 def test_download_failure_names_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
     def urlopen(url: str, timeout: float) -> _Response:
-        raise controller.urllib.error.URLError("Name or service not known")
+        raise urllib.error.URLError("Name or service not known")
 
-    monkeypatch.setattr(controller.urllib.request, "urlopen", urlopen)
-    monkeypatch.setattr(controller, "_DOWNLOADS", {})
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(install_manifest, "_DOWNLOADS", {})
     with pytest.raises(
         InstallManifestError,
         match=r"FluxInstallArgs: manifest 'https://mirror.lan/install.yaml': cannot download it "

@@ -10,20 +10,23 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-from gitops_sdk.api.external_secrets import (
+from gitops_sdk.api.eso_stores import (
     ESO_API_VERSION,
     ClusterSecretStore,
-    ExternalSecret,
-    ExternalSecretData,
-    SecretBackend,
     SecretKeySelector,
     SecretStore,
-    SyncedSecret,
     eso_from_manifest,
     eso_kinds,
 )
+from gitops_sdk.api.external_secrets import ExternalSecret, ExternalSecretData
 from gitops_sdk.api.kustomize import Kustomization
 from gitops_sdk.api.source import GitRepository
+from gitops_sdk.components.external_secrets import (
+    SecretBackend,
+    SecretBackendArgs,
+    SyncedSecret,
+    SyncedSecretArgs,
+)
 from gitops_sdk.components.resource import FluxResource
 from gitops_sdk.core.errors import SpecError, UnknownKindError, UnsupportedApiVersionError
 from gitops_sdk.core.model import flux_kinds, from_manifest
@@ -315,8 +318,8 @@ def test_components_register_store_and_external_secret(mocks: RecordingMocks) ->
     made: dict[str, Any] = {}
 
     def program() -> None:
-        backend = SecretBackend("vault", store())
-        synced = SyncedSecret("api", api_credentials(backend))
+        backend = SecretBackend("vault", SecretBackendArgs(store=store()))
+        synced = SyncedSecret("api", SyncedSecretArgs(external_secret=api_credentials(backend)))
         made.update(backend=backend, synced=synced)
 
     synth.run(program)
@@ -338,8 +341,11 @@ def test_components_register_store_and_external_secret(mocks: RecordingMocks) ->
 
 def test_synced_secret_stands_for_the_secret_eso_writes(mocks: RecordingMocks) -> None:
     def program() -> None:
-        backend = SecretBackend("vault", store(namespace="flux-system"))
-        synced = SyncedSecret("git", api_credentials(backend, namespace="flux-system"))
+        backend = SecretBackend("vault", SecretBackendArgs(store=store(namespace="flux-system")))
+        synced = SyncedSecret(
+            "git",
+            SyncedSecretArgs(external_secret=api_credentials(backend, namespace="flux-system")),
+        )
         repo = GitRepository(
             name="fleet",
             namespace="flux-system",
@@ -367,7 +373,11 @@ def test_secret_backend_stores_credentials_as_pulumi_secrets(mocks: RecordingMoc
     vault = SecretStore(
         name="vault", namespace="apps", provider={"vault": {"server": VAULT, "auth": token}}
     )
-    synth.run(lambda: SecretBackend("vault", vault, credentials={"token": "hvs.s3cr3t-value"}))
+    synth.run(
+        lambda: SecretBackend(
+            "vault", SecretBackendArgs(store=vault, credentials={"token": "hvs.s3cr3t-value"})
+        )
+    )
     (secret,) = mocks.by_kind("Secret")
     assert secret["metadata"] == {"name": "vault-token", "namespace": "apps"}
     assert rpc.is_rpc_secret(secret["stringData"])
@@ -384,11 +394,14 @@ def test_secret_backend_checks_credentials_against_the_store(mocks: RecordingMoc
         match=r"^SecretStore 'vault': spec.provider.vault.auth.tokenSecretRef.key 'token': is not "
         r"among the credentials \(password\)",
     ):
-        SecretBackend("vault", vault, credentials={"password": "x"})
+        SecretBackend("vault", SecretBackendArgs(store=vault, credentials={"password": "x"}))
     with pytest.raises(SpecError, match=r"spec 'other': credentials were given but no selector"):
-        SecretBackend("vault", vault, credentials={"token": "x"}, credentials_secret="other")
+        SecretBackend(
+            "vault",
+            SecretBackendArgs(store=vault, credentials={"token": "x"}, credentials_secret="other"),
+        )
     with pytest.raises(SpecError, match=r"the store names 0 Secrets \(none\); pass credentials_"):
-        SecretBackend("vault", store(), credentials={"token": "x"})
+        SecretBackend("vault", SecretBackendArgs(store=store(), credentials={"token": "x"}))
     assert mocks.resources == []
 
 
@@ -398,6 +411,9 @@ def test_pulumi_outputs_pass_through_credentials(mocks: RecordingMocks) -> None:
         name="vault", namespace="apps", provider={"vault": {"server": VAULT, "auth": token}}
     )
     synth.run(
-        lambda: SecretBackend("vault", vault, credentials={"token": pulumi.Output.from_input("t")})
+        lambda: SecretBackend(
+            "vault",
+            SecretBackendArgs(store=vault, credentials={"token": pulumi.Output.from_input("t")}),
+        )
     )
     assert len(mocks.by_kind("Secret")) == 1

@@ -13,9 +13,9 @@ from gitops_sdk.api.flagger import (
     CanaryAnalysis,
     CanaryConfig,
     CanaryMetric,
-    CanaryRelease,
     CanaryTargetRef,
 )
+from gitops_sdk.components.canary import CanaryRelease, CanaryReleaseArgs
 from gitops_sdk.core.model import from_manifest
 from gitops_sdk.services.crds import Schemas, validate_manifest
 from gitops_sdk.stack import synth
@@ -114,7 +114,7 @@ def test_metric_factories_build_the_seed_metrics() -> None:
 def test_component_registers_the_canary_after_the_deployment(mocks: RecordingMocks) -> None:
     def program() -> None:
         dep = deployment()
-        CanaryRelease("demo-app", demo(CanaryTargetRef.of(dep)))
+        CanaryRelease("demo-app", CanaryReleaseArgs(canary=demo(CanaryTargetRef.of(dep))))
 
     synth.run(program)
     (canary,) = mocks.by_kind("Canary")
@@ -260,7 +260,10 @@ def test_traefik_needs_a_service() -> None:
 def test_target_kind_must_match_the_resource(mocks: RecordingMocks) -> None:
     def program() -> None:
         dep = deployment()
-        CanaryRelease("demo-app", demo(CanaryTargetRef.daemon_set("demo-app")), target=dep)
+        CanaryRelease(
+            "demo-app",
+            CanaryReleaseArgs(canary=demo(CanaryTargetRef.daemon_set("demo-app")), target=dep),
+        )
 
     with pytest.raises(
         SpecError,
@@ -273,7 +276,7 @@ def test_target_kind_must_match_the_resource(mocks: RecordingMocks) -> None:
 def test_target_name_and_namespace_must_match_the_resource(mocks: RecordingMocks) -> None:
     def program() -> None:
         dep = deployment("web", namespace="production")
-        CanaryRelease("demo-app", demo("demo-app"), target=dep)
+        CanaryRelease("demo-app", CanaryReleaseArgs(canary=demo("demo-app"), target=dep))
 
     with pytest.raises(
         SpecError,

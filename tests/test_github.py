@@ -10,6 +10,8 @@ import base64
 import datetime
 import hashlib
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pulumi
@@ -28,31 +30,36 @@ from gitops_sdk import (
     synth,
 )
 from gitops_sdk.api.kustomize import Kustomization
+from gitops_sdk.components.git_source import GitSourceArgs
 from gitops_sdk.components.github import (
-    GITHUB_KNOWN_HOSTS,
-    DeployKeyProvider,
-    GithubAuthError,
-    GithubClient,
     GithubConfig,
     GithubDeployKey,
     GithubDeployKeyArgs,
+    GithubReceiver,
+    GithubReceiverArgs,
+)
+from gitops_sdk.components.github_providers import (
+    DeployKeyProvider,
+    RepositoryWebhookProvider,
+    WebhookTokenProvider,
+)
+from gitops_sdk.services.github import GithubClient
+from gitops_sdk.services.github_errors import (
+    GithubAuthError,
     GithubError,
     GithubNotFoundError,
     GithubPermissionError,
     GithubRateLimitError,
-    GithubReceiver,
-    GithubReceiverArgs,
     GithubUnreachableError,
-    RepositoryWebhookProvider,
-    WebhookTokenProvider,
+)
+from gitops_sdk.services.github_urls import (
     api_url_for_host,
-    generate_ssh_key,
     git_host,
-    load_ssh_key,
     parse_repository_url,
     ssh_url,
     webhook_path,
 )
+from gitops_sdk.services.ssh_keys import GITHUB_KNOWN_HOSTS, generate_ssh_key, load_ssh_key
 from gitops_sdk.stack.synth import RecordingMocks
 
 
@@ -147,6 +154,16 @@ def test_urls() -> None:
     assert api_url_for_host("ghe.example.com") == "https://ghe.example.com/api/v3"
     assert git_host("https://api.github.com") == "github.com"
     assert git_host("https://ghe.example.com/api/v3") == "ghe.example.com"
+
+
+def test_pygithub_is_imported_only_when_a_call_is_made() -> None:
+    # It (and requests under it) doubles what importing the SDK costs; most programs never call.
+    code = (
+        "import sys, gitops_sdk.components.github, gitops_sdk.cli.app; "
+        "print(sorted(m for m in ('github', 'requests') if m in sys.modules))"
+    )
+    found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"
 
 
 # --- DeployKeyProvider -----------------------------------------------------------------------
@@ -662,7 +679,8 @@ def unwrap(value: Any) -> Any:
 
 def test_deploy_key_component_registers_key_and_secret(gmocks: GithubMocks) -> None:
     made: list[GithubDeployKey] = []
-    synth.run(lambda: made.append(GithubDeployKey("github", fleet(), token=TOKEN)))
+    args = GithubDeployKeyArgs(source=fleet(), token=TOKEN)
+    synth.run(lambda: made.append(GithubDeployKey("github", args)))
 
     (comp,) = made
     assert comp.deploy_key_read_only is True
@@ -701,17 +719,15 @@ def test_deploy_key_component_read_write_ecdsa_identity_and_enterprise(
 ) -> None:
     made: list[GithubDeployKey] = []
     args = GithubDeployKeyArgs(
+        source=fleet("ssh://git@ghe.example.com/team/fleet"),
+        token=TOKEN,
+        identity="existing-key",
         title="flux-kubestaging",
         read_only=False,
         algorithm="ecdsa-p384",
         known_hosts="ghe.example.com ssh-ed25519 AAAAghe\n",
     )
-    src = fleet("ssh://git@ghe.example.com/team/fleet")
-    synth.run(
-        lambda: made.append(
-            GithubDeployKey("github", src, args, token=TOKEN, identity="existing-key")
-        )
-    )
+    synth.run(lambda: made.append(GithubDeployKey("github", args)))
 
     assert made[0].deploy_key_read_only is False
     (key,) = gmocks.by_type("pulumi-python:dynamic/github:DeployKey")
@@ -725,8 +741,8 @@ def test_deploy_key_component_read_write_ecdsa_identity_and_enterprise(
 
 def test_deploy_key_component_accepts_a_git_source(gmocks: GithubMocks) -> None:
     def program() -> None:
-        source = GitSource("fleet", fleet())
-        GithubDeployKey("github", source, token=TOKEN)
+        source = GitSource("fleet", GitSourceArgs(repository=fleet()))
+        GithubDeployKey("github", GithubDeployKeyArgs(source=source, token=TOKEN))
 
     synth.run(program)
     assert len(gmocks.by_kind("GitRepository")) == 1
@@ -736,8 +752,8 @@ def test_deploy_key_component_accepts_a_git_source(gmocks: GithubMocks) -> None:
 def test_components_take_a_registered_git_repository(gmocks: GithubMocks) -> None:
     def program() -> None:
         repo = FluxResource("fleet", fleet())
-        GithubDeployKey("github", repo, token=TOKEN)
-        GithubReceiver("push", repo, GithubReceiverArgs(url=RECEIVER), token=TOKEN)
+        GithubDeployKey("github", GithubDeployKeyArgs(source=repo, token=TOKEN))
+        GithubReceiver("push", GithubReceiverArgs(source=repo, url=RECEIVER, token=TOKEN))
 
     synth.run(program)
     assert len(gmocks.by_kind("Receiver")) == 1
@@ -745,8 +761,8 @@ def test_components_take_a_registered_git_repository(gmocks: GithubMocks) -> Non
     made: list[GithubReceiver] = []
 
     def chained() -> None:
-        key = GithubDeployKey("k", fleet(), token=TOKEN)
-        made.append(GithubReceiver("r", key, GithubReceiverArgs(url=RECEIVER), token=TOKEN))
+        key = GithubDeployKey("k", GithubDeployKeyArgs(source=fleet(), token=TOKEN))
+        made.append(GithubReceiver("r", GithubReceiverArgs(source=key, url=RECEIVER, token=TOKEN)))
 
     synth.run(chained)
     assert made[0].receiver.flux_object.spec.resources[0].name == "flux-system"
@@ -755,21 +771,21 @@ def test_components_take_a_registered_git_repository(gmocks: GithubMocks) -> Non
         match=r"^GithubDeployKey 'github': source must be a GitRepository \(the model, its "
         r"FluxResource or a GitSource\), got str$",
     ):
-        GithubDeployKey("github", "flux-system", token=TOKEN)  # type: ignore[arg-type]
+        GithubDeployKey("github", GithubDeployKeyArgs(source="flux-system", token=TOKEN))
     apps = Kustomization(
         name="apps", namespace="flux-system", interval="1m", prune=True, source_ref=fleet()
     )
     with pytest.raises(
         CrossReferenceError, match=r"^GithubReceiver 'r': .*, got Kustomization 'apps'$"
     ):
-        GithubReceiver("r", apps, GithubReceiverArgs(url=RECEIVER), token=TOKEN)  # type: ignore[arg-type]
+        GithubReceiver("r", GithubReceiverArgs(source=apps, url=RECEIVER, token=TOKEN))
 
 
 def test_deploy_key_token_from_github_token_env(
     gmocks: GithubMocks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_from_env")
-    synth.run(lambda: GithubDeployKey("github", fleet()))
+    synth.run(lambda: GithubDeployKey("github", GithubDeployKeyArgs(source=fleet())))
     (key,) = gmocks.by_type("pulumi-python:dynamic/github:DeployKey")
     assert unwrap(key.inputs["token"]) == "ghp_from_env"
 
@@ -780,7 +796,7 @@ def test_deploy_key_token_and_identity_from_secret_config(
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_from_env")
     pulumi.runtime.set_config("gitops:githubToken", "ghp_from_config")
     pulumi.runtime.set_config("gitops:githubIdentity", "adopted-key")
-    synth.run(lambda: GithubDeployKey("github", fleet()))
+    synth.run(lambda: GithubDeployKey("github", GithubDeployKeyArgs(source=fleet())))
     (key,) = gmocks.by_type("pulumi-python:dynamic/github:DeployKey")
     assert unwrap(key.inputs["token"]) == "ghp_from_config"
     assert unwrap(key.inputs["identity"]) == "adopted-key"
@@ -788,7 +804,7 @@ def test_deploy_key_token_and_identity_from_secret_config(
 
 def test_deploy_key_token_from_pulumi_github_provider_key(gmocks: GithubMocks) -> None:
     pulumi.runtime.set_config("github:token", "ghp_provider_key")
-    synth.run(lambda: GithubDeployKey("github", fleet()))
+    synth.run(lambda: GithubDeployKey("github", GithubDeployKeyArgs(source=fleet())))
     (key,) = gmocks.by_type("pulumi-python:dynamic/github:DeployKey")
     assert unwrap(key.inputs["token"]) == "ghp_provider_key"
     assert key.inputs.get("identity") is None
@@ -800,11 +816,11 @@ def test_deploy_key_needs_a_token(gmocks: GithubMocks, monkeypatch: pytest.Monke
         ConfigError,
         match=r"no GitHub token: run `pulumi config set --secret gitops:githubToken <token>`",
     ):
-        GithubDeployKey("github", fleet())
+        GithubDeployKey("github", GithubDeployKeyArgs(source=fleet()))
 
 
 @pytest.mark.parametrize(
-    ("source", "args", "message"),
+    ("source", "settings", "message"),
     [
         (
             fleet("https://github.com/octocat/fleet"),
@@ -831,36 +847,59 @@ def test_deploy_key_needs_a_token(gmocks: GithubMocks, monkeypatch: pytest.Monke
         ),
         (
             fleet(),
-            GithubDeployKeyArgs(owner="someone"),
+            {"owner": "someone"},
             r"^GithubDeployKeyArgs: owner 'someone': does not match the GitRepository "
             r"'flux-system' URL 'ssh://git@github.com/octocat/fleet' \('octocat'\)$",
         ),
     ],
 )
 def test_deploy_key_component_validates_before_registering(
-    gmocks: GithubMocks, source: GitRepository, args: GithubDeployKeyArgs | None, message: str
+    gmocks: GithubMocks, source: GitRepository, settings: dict[str, Any] | None, message: str
 ) -> None:
+    args = GithubDeployKeyArgs(source=source, token=TOKEN, **(settings or {}))
     with pytest.raises(SpecError, match=message):
-        GithubDeployKey("github", source, args, token=TOKEN)
+        GithubDeployKey("github", args)
     assert gmocks.resources == []
 
 
 def test_args_validate_at_construction() -> None:
     with pytest.raises(SpecError, match=r"^GithubDeployKeyArgs: algorithm 'rsa': expected"):
-        GithubDeployKeyArgs(algorithm="rsa")
+        GithubDeployKeyArgs(source=fleet(), algorithm="rsa")
     with pytest.raises(SpecError, match=r"^GithubReceiverArgs: url 'flux.example.com': is not"):
-        GithubReceiverArgs(url="flux.example.com")
+        GithubReceiverArgs(source=fleet(), url="flux.example.com")
     with pytest.raises(SpecError, match=r"baseUrl 'ghe.example.com': is not an API URL"):
-        GithubDeployKeyArgs(base_url="ghe.example.com")
+        GithubDeployKeyArgs(source=fleet(), base_url="ghe.example.com")
+    with pytest.raises(
+        SpecError, match=r"^GithubDeployKeyArgs: source: required field is missing$"
+    ):
+        GithubDeployKeyArgs()  # type: ignore[call-arg]
+    with pytest.raises(SpecError, match=r"^GithubReceiverArgs: tokens: unknown field$"):
+        GithubReceiverArgs(source=fleet(), url=RECEIVER, tokens=TOKEN)  # type: ignore[call-arg]
+    with pytest.raises(SpecError, match=r"^GithubDeployKeyArgs: webhookToken: unknown field$"):
+        GithubDeployKeyArgs(source=fleet(), webhookToken=TOKEN)  # type: ignore[call-arg]
+
+
+def test_args_never_show_secrets() -> None:
+    key = GithubDeployKeyArgs(source=fleet(), token=TOKEN, identity=FAKE_PRIVATE)
+    hook = GithubReceiverArgs(source=fleet(), url=RECEIVER, token=TOKEN, webhook_token="s3cr3t")
+    for args in (key, hook):
+        assert TOKEN not in repr(args)
+    assert "PRIVATE" not in repr(key) and "s3cr3t" not in repr(hook)
+    # camelCase keys work as everywhere else; the secrets pass through untouched.
+    camel = GithubReceiverArgs.model_validate({"source": 1, "url": RECEIVER, "webhookToken": "t"})
+    assert camel.webhook_token == "t"
+    assert (key.token, key.identity) == (TOKEN, FAKE_PRIVATE)
 
 
 def test_receiver_component(gmocks: GithubMocks, assert_crd_valid: Any) -> None:
     made: list[GithubReceiver] = []
-    args = GithubReceiverArgs(url="https://flux-webhook.example.com/")
 
     def program() -> None:
-        source = GitSource("fleet", fleet())
-        made.append(GithubReceiver("github", source, args, token=TOKEN))
+        source = GitSource("fleet", GitSourceArgs(repository=fleet()))
+        args = GithubReceiverArgs(
+            source=source, url="https://flux-webhook.example.com/", token=TOKEN
+        )
+        made.append(GithubReceiver("github", args))
 
     synth.run(program)
 
@@ -895,13 +934,15 @@ def test_receiver_component(gmocks: GithubMocks, assert_crd_valid: Any) -> None:
 
 def test_receiver_with_given_token_and_enterprise(gmocks: GithubMocks) -> None:
     args = GithubReceiverArgs(
+        source=fleet("https://ghe.example.com/team/fleet"),
+        token=TOKEN,
+        webhook_token="from-config",
         url="https://hooks.example.com",
         name="fleet-push",
         secret_name="fleet-push-token",
         base_url="https://ghe.example.com/api/v3",
     )
-    src = fleet("https://ghe.example.com/team/fleet")
-    synth.run(lambda: GithubReceiver("push", src, args, token=TOKEN, webhook_token="from-config"))
+    synth.run(lambda: GithubReceiver("push", args))
 
     assert gmocks.by_type("pulumi-python:dynamic/github:WebhookToken") == []
     (secret,) = gmocks.by_kind("Secret")
@@ -921,7 +962,8 @@ def test_github_config_section() -> None:
             "receiver": {"url": "https://flux-webhook.example.com"},
         }
     )
-    key = cfg.deploy_key_args()
+    src = fleet()
+    key = cfg.deploy_key_args(src)
     assert key is not None
     assert (key.owner, key.base_url, key.title, key.read_only) == (
         "octocat",
@@ -929,10 +971,17 @@ def test_github_config_section() -> None:
         "flux-kubestaging",
         False,
     )
-    receiver = cfg.receiver_args()
+    assert key.source is src and (key.token, key.identity) == (None, None)
+    receiver = cfg.receiver_args(src)
     assert receiver is not None and receiver.owner == "octocat"
-    assert GithubConfig().receiver_args() is None
-    assert GithubConfig(manage_deploy_key=False).deploy_key_args() is None
-    assert GithubConfig(owner="o").deploy_key_args() == GithubDeployKeyArgs(owner="o")
+    assert (receiver.source, receiver.url) == (src, "https://flux-webhook.example.com")
+    assert GithubConfig().receiver_args(src) is None
+    assert GithubConfig(manage_deploy_key=False).deploy_key_args(src) is None
+    assert GithubConfig(owner="o").deploy_key_args(src) == GithubDeployKeyArgs(
+        source=src, owner="o"
+    )
+    # A nested owner wins over the top-level one.
+    nested = GithubConfig(owner="o", deploy_key={"owner": "p", "title": "t"}).deploy_key_args(src)
+    assert nested == GithubDeployKeyArgs(source=src, owner="p", title="t")
     with pytest.raises(SpecError, match=r"^GithubConfig: deployKey.readonly True: unknown field$"):
         GithubConfig(deploy_key={"readonly": True})

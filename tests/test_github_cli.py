@@ -11,7 +11,7 @@ from fake_github import FAST, TOKEN, FakeGithub
 from pytest_httpserver import HTTPServer
 
 from gitops_sdk.cli import github as github_cli
-from gitops_sdk.components.github import load_ssh_key
+from gitops_sdk.services.ssh_keys import load_ssh_key
 
 KNOWN_HOSTS = "localhost ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIstandin\n"
 

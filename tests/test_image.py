@@ -4,14 +4,8 @@ from typing import Any
 
 import pytest
 
-from gitops_sdk.api.image import (
-    ImagePolicy,
-    ImagePolicyChoice,
-    ImageRepository,
-    ImageUpdateAutomation,
-    TagPolicy,
-    check_message_template,
-)
+from gitops_sdk.api.image import ImagePolicy, ImagePolicyChoice, ImageRepository, TagPolicy
+from gitops_sdk.api.image_update import ImageUpdateAutomation, check_message_template
 from gitops_sdk.api.source import GitRepository
 from gitops_sdk.core import errors
 from gitops_sdk.core.model import from_manifest

@@ -6,27 +6,24 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import promql_parser
+import pulumi
 import pytest
 import yaml
 
-from gitops_sdk.components.monitoring import (
-    FLUX_KINDS,
-    AlertRule,
-    Dashboard,
-    FluxAlertRulesArgs,
-    FluxDashboardArgs,
-    FluxMonitoring,
-    FluxMonitoringArgs,
+from gitops_sdk.components.alert_rules import FluxAlertRules, FluxAlertRulesArgs
+from gitops_sdk.components.dashboard import FluxDashboard, FluxDashboardArgs
+from gitops_sdk.components.monitoring import FluxMonitoring, FluxMonitoringArgs
+from gitops_sdk.components.scrape import (
+    FluxPodMonitor,
     FluxPodMonitorArgs,
-    FluxRuleSettings,
+    FluxStateMetrics,
     FluxStateMetricsArgs,
-    Panel,
-    Target,
-    flux_alert_rules,
-    flux_catalog,
-    flux_dashboard,
 )
 from gitops_sdk.core.errors import SpecError
+from gitops_sdk.services.flux_metrics import FLUX_KINDS, flux_catalog
+from gitops_sdk.services.grafana import Dashboard, Panel, Target, flux_dashboard
+from gitops_sdk.services.prometheus_rules import AlertRule, FluxRuleSettings, flux_alert_rules
 from gitops_sdk.services.promql import PromQLError, check, check_template_labels
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
@@ -55,7 +52,7 @@ def test_catalog_knows_what_flux_exports_today() -> None:
     assert info is not None
     for label in ("customresource_kind", "exported_namespace", "name", "ready", "suspended"):
         assert label in info.labels
-    # kind-specific labels (reference §9)
+    # kind-specific labels
     for label in ("revision", "source_name", "chart_app_version", "webhook_path", "image", "url"):
         assert label in info.labels
     bucket = catalog.series("gotk_reconcile_duration_seconds_bucket")
@@ -86,10 +83,9 @@ def test_every_rule_parses_and_uses_only_known_metrics(args: dict[str, Any]) -> 
     catalog = flux_catalog(parsed.kinds, honor_labels=parsed.honor_labels)
     rules = rules_of(**args)
     assert rules
-    reference = pytest.importorskip("promql_parser")
     for rule in rules:
         check(rule["expr"], catalog)
-        reference.parse(rule["expr"])
+        promql_parser.parse(rule["expr"])
         assert "gotk_reconcile_condition" not in rule["expr"]
         assert "gotk_suspend_status" not in rule["expr"]
 
@@ -213,7 +209,7 @@ def test_typo_label_is_rejected_with_a_suggestion() -> None:
 def test_unbalanced_parens_are_rejected_when_the_rule_is_made() -> None:
     with pytest.raises(
         PromQLError,
-        match=r"^alert 'Broken': expr: unclosed '\(' of max\(: expected '\)' \(at column 4\)",
+        match=r"^alert 'Broken': expr: unclosed left parenthesis \(at column 4\)",
     ):
         AlertRule(alert="Broken", expr='max(gotk_resource_info{ready="False"} > 0')
 
@@ -432,14 +428,13 @@ def test_dashboard_configmap_holds_valid_json_with_checked_queries() -> None:
     assert "Failing objects per namespace" in titles
     assert "Reconciliation duration p99 per kind" in titles
     catalog = flux_catalog()
-    reference = pytest.importorskip("promql_parser")
     queries = 0
     for panel in board["panels"]:
         grid = panel["gridPos"]
         assert grid["x"] + grid["w"] <= 24
         for target in panel["targets"]:
             checked = check(target["expr"], catalog, grafana=True)
-            reference.parse(target["expr"].replace("$__rate_interval", "5m"))
+            promql_parser.parse(target["expr"].replace("$__rate_interval", "5m"))
             check_template_labels(target.get("legendFormat", ""), checked.labels, style="legend")
             queries += 1
             assert "gotk_reconcile_condition" not in target["expr"]
@@ -534,3 +529,18 @@ def test_bad_rule_fails_before_anything_is_registered(mocks: RecordingMocks) -> 
     with pytest.raises(PromQLError, match=r"metric 'gotk_suspend_status' no longer exists"):
         synth.run(lambda: FluxMonitoring("flux", args))
     assert mocks.resources == []
+
+
+def test_each_part_is_a_component_of_name_args_opts(mocks: RecordingMocks) -> None:
+    def program() -> None:
+        opts = pulumi.ResourceOptions()
+        FluxPodMonitor("scrape", FluxPodMonitorArgs(interval="1m"), opts)
+        FluxStateMetrics("ksm", FluxStateMetricsArgs(kinds=["Kustomization"]), opts)
+        FluxAlertRules("rules", FluxAlertRulesArgs(name="flux-alerts"), opts)
+        FluxDashboard("grafana", FluxDashboardArgs(uid="flux"), opts)
+        FluxPodMonitor("defaults")
+
+    synth.run(program)
+    assert len(mocks.by_kind("PodMonitor")) == 2
+    assert [m["metadata"]["name"] for m in mocks.by_kind("PrometheusRule")] == ["flux-alerts"]
+    assert len(mocks.by_kind("ConfigMap")) == 2

@@ -1,11 +1,11 @@
-"""PromQL checking: the strict front end (positions), the reference parser, catalog label flow."""
+"""PromQL checking: promql-parser's verdict with a position, and the catalog's label flow."""
 
 from __future__ import annotations
 
+import promql_parser
 import pytest
 
 from gitops_sdk.core.errors import GitopsError, stack_context
-from gitops_sdk.services import promql
 from gitops_sdk.services.promql import (
     MetricCatalog,
     MetricInfo,
@@ -61,6 +61,9 @@ VALID = [
     "(x)",
     '{__name__="x", a="b"}',
     'x{a=~"\\\\d+"}',
+    # Prometheus 3: a range or offset without a unit counts seconds, a duration is a number.
+    "rate(x[5])",
+    "5m + x",
 ]
 
 
@@ -71,42 +74,45 @@ def test_valid_expressions_parse(expr: str) -> None:
 
 @pytest.mark.parametrize("expr", VALID)
 def test_the_reference_parser_agrees(expr: str) -> None:
-    reference = pytest.importorskip("promql_parser")
-    reference.parse(expr)
+    promql_parser.parse(expr)
 
 
-@pytest.mark.parametrize(
-    ("expr", "column", "problem"),
-    [
-        ("sum(rate(x[5m])", 4, r"unclosed '\(' of sum\(: expected '\)'"),
-        ("(x", 1, r"unclosed '\(': expected '\)' to close the parenthesis"),
-        ("x ) ", 3, r"unbalanced '\)': nothing to close"),
-        ('x{a="b"', 2, r"unclosed '\{': expected '\}'"),
-        ("x[5m", 2, r"unclosed '\[': expected '\]' to close the range"),
-        ("rate(x)", 6, r"argument 1 of rate\(\) must be a range vector \(e.g. x\[5m\]\), got an "),
-        ("rate(x[5])", 8, r"'5' has no unit in a range: write e.g. '5m' or '30s'"),
-        ("histogram_quantile(0.9)", 23, r"histogram_quantile\(\) takes 2 arguments, got 1"),
-        ("rat(x[5m])", 1, r"unknown function 'rat' \(did you mean 'rate'\?\)"),
-        ("sum(rate(x[5m]))[5m]", 17, r"a range \[..\] only follows a metric selector"),
-        ("rate(x[5m]) offset 5m", 13, r"'offset' only follows a metric selector"),
-        ("foo bar", 5, r"unexpected 'bar' after a complete expression"),
-        ("1 > 2", 3, r"a comparison between two scalars needs 'bool'"),
-        ("a + group_left b", 5, r"group_left needs on\(...\) or ignoring\(...\) before it"),
-        ("a and on (x) group_left b", 14, r"no group_left with the set operator 'and'"),
-        ("x{a=1}", 5, r'label values are quoted strings: expected "...", found \'1\''),
-        ('x{a~"b"}', 4, r"unexpected character '~'"),
-        ('x{a=~"\\d+"}', 7, r"unknown escape sequence '\\d' in a string"),
-        ('x{a=~"("}', 6, r"the value of 'a' is not a valid Go regexp: missing \)"),
-        ('{a=""}', 1, r"a selector needs a metric name or a matcher that does not match"),
-        ("sum by (a) (x) without (b)", 16, r"sum has a by/without clause already"),
-        ("x + ", 5, r"expected an expression, found the end of the expression"),
-        ("", 1, r"empty expression"),
-        ("5m + x", 1, r"a duration \('5m'\) only goes in a range"),
-        ('x{__name__="y"}', 3, r"the metric name is already 'x'; drop __name__"),
-        ("x[1h] + 1", 1, r"operand of '\+' is a range vector"),
-        ('"a" + 1', 1, r"operand of '\+' is a string"),
-    ],
-)
+SYNTAX_ERRORS = [
+    ("sum(rate(x[5m])", 4, r"unclosed left parenthesis"),
+    ("(x", 1, r"unclosed left parenthesis"),
+    ("x ) ", 3, r"unexpected right parenthesis '\)'"),
+    ('x{a="b"', 2, r"unexpected end of input inside braces"),
+    ("x[5m", 2, r"unexpected end of input inside brackets"),
+    ("rate(x)", 6, r"expected type matrix in call to function 'rate', got vector"),
+    ("histogram_quantile(0.9)", 1, r"expected 2 argument\(s\) in call to 'histogram_quantile'"),
+    ("rat(x[5m])", 1, r"unknown function with name 'rat' \(did you mean 'rate'\?\)"),
+    ("sum(rate(x[5m]))[5m]", 4, r"ranges only allowed for vector selectors"),
+    ("rate(x[5m]) offset 5m", 5, r"offset modifier must be preceded by an vector selector"),
+    ("foo bar", 5, r"invalid promql query"),
+    ("1 > 2", 1, r"comparisons between scalars must use BOOL modifier"),
+    ("a + group_left b", 5, r"invalid promql query"),
+    ("a and on (x) group_left b", 1, r"no grouping allowed for 'and' operation"),
+    ("x{a=1}", 5, r"unexpected character inside braces: '1'"),
+    ('x{a~"b"}', 4, r"unexpected character inside braces: '~'"),
+    ('x{a=~"\\d+"}', 7, r"unknown escape sequence 'd' in a string \(a regexp's backslash must be"),
+    ('x{a=~"("}', 6, r"illegal regex for \("),
+    ('{a=""}', 1, r"vector selector must contain at least one non-empty matcher"),
+    ("sum by (a) (x) without (b)", 16, r"invalid promql query"),
+    ("x + ", 5, r"invalid promql query"),
+    ("", 1, r"no expression found in input"),
+    ('x{__name__="y"}', 1, r"metric name must not be set twice: 'x' or 'y'"),
+    ("x[1h] + 1", 1, r"binary expression must contain only scalar and instant vector types"),
+    ('"a" + 1', 1, r"binary expression must contain only scalar and instant vector types"),
+    ("count_values(1, x)", 14, r"expected type string in aggregation expression, got scalar"),
+    ("x offset", 9, r"unexpected end of input in offset, expected duration"),
+    ("a + on(x) b c", 13, r"invalid promql query"),
+    # Prometheus compiles matchers with Go's regexp: what only other engines accept is refused.
+    ('x{a=~"(?x)a b"}', 6, r"the value of 'a' is not a valid Go regexp: invalid perl operator"),
+    ('x{a!~"a**"}', 6, r"the value of 'a' is not a valid Go regexp: bad repetition operator"),
+]
+
+
+@pytest.mark.parametrize(("expr", "column", "problem"), SYNTAX_ERRORS)
 def test_syntax_errors_name_the_position(expr: str, column: int, problem: str) -> None:
     with pytest.raises(PromQLError, match=problem) as info:
         parse(expr)
@@ -119,9 +125,7 @@ def test_error_shows_the_expression_and_a_caret() -> None:
     with pytest.raises(PromQLError) as info:
         parse("sum(rate(x[5m])", where="alert 'X': expr")
     assert str(info.value) == (
-        "alert 'X': expr: unclosed '(' of sum(: expected ')' (at column 4)\n"
-        "    sum(rate(x[5m])\n"
-        "       ^"
+        "alert 'X': expr: unclosed left parenthesis (at column 4)\n    sum(rate(x[5m])\n       ^"
     )
     assert isinstance(info.value, GitopsError)
 
@@ -138,21 +142,23 @@ def test_errors_name_the_stack() -> None:
 
 def test_grafana_variables_only_where_allowed() -> None:
     parse('rate(x[$__rate_interval]) * on (a) y{b=~"$namespace"}', grafana=True)
-    with pytest.raises(PromQLError, match=r"unexpected character '\$'"):
+    parse("max_over_time(x[${__range}:$__interval]) > $threshold", grafana=True)
+    with pytest.raises(PromQLError, match=r"unexpected character inside brackets: '\$'") as info:
         parse("rate(x[$__rate_interval])")
+    assert info.value.column == 8
+    with pytest.raises(PromQLError, match=r"rate\(\$y\[\$__rate_interval\]\)") as info:
+        parse("sum(rate($y[$__rate_interval])", grafana=True)
+    assert info.value.column == 4  # offsets are the written ones, variables and all
 
 
-def test_the_reference_parser_has_the_last_word(monkeypatch: pytest.MonkeyPatch) -> None:
-    def strict(text: str) -> object:
-        raise ValueError("unexpected 'legacy'")
-
-    monkeypatch.setattr(promql, "_reference_parser", lambda: strict)
-    with pytest.raises(
-        PromQLError,
-        match=r"rejected by the Prometheus grammar \(promql-parser\): unexpected 'legacy'",
-    ) as info:
-        parse("x + legacy")
-    assert info.value.column == 5
+@pytest.mark.parametrize(("expr", "column", "problem"), SYNTAX_ERRORS[:-2])
+def test_promql_parser_is_the_grammar(expr: str, column: int, problem: str) -> None:
+    """The one grammar: every syntax error is promql-parser's own verdict, with a position."""
+    with pytest.raises(ValueError) as reference:
+        promql_parser.parse(expr)
+    with pytest.raises(PromQLError) as ours:
+        parse(expr)
+    assert ours.value.problem.startswith(str(reference.value))
 
 
 # --- catalog -------------------------------------------------------------------------------------
@@ -270,3 +276,42 @@ def test_template_labels_must_exist_on_the_result() -> None:
         )
     with pytest.raises(PromQLError, match=r"label 'knd' \(did you mean 'kind'\?\)"):
         check_template_labels("{{knd}}", labels, style="legend")
+
+
+def test_label_flow_through_functions_the_old_grammar_lacked() -> None:
+    up = frozenset({"job", "instance", "pod"})
+    assert check('sort_by_label(up, "job")', CATALOG).labels == up
+    assert check("limitk(2, up)", CATALOG).labels == up
+    assert check("limit_ratio(0.5, up) * sin(up)", CATALOG).labels == up
+    assert check("mad_over_time(up[5m])", CATALOG).labels == up
+    assert check("histogram_count(flux_reconcile_seconds_count)", CATALOG).labels is not None
+    # info() adds the labels of info series: unknown, so nothing above it is label-checked
+    assert check("info(up)", CATALOG).labels is None
+    check("sum by (k8s_cluster) (info(up))", CATALOG)
+
+
+@pytest.mark.parametrize(
+    ("expr", "column", "problem"),
+    [
+        ("sin(flux_info_typo)", 5, r"unknown metric 'flux_info_typo'"),
+        ("limitk(2, up{jbo='x'})", 14, r"up has no label 'jbo' \(did you mean 'job'\?\)"),
+        ("sum by (pdo) (limitk(2, up))", 9, r"by \(pdo\): the series aggregated by sum have no"),
+        ('sort_by_label(flux_info{ready="yes"}, "name")', 31, r"flux_info\{ready\} is never"),
+        ('{"flux_info", "ready"="no"}', 23, r"flux_info\{ready\} is never 'no'"),
+        ('{__name__="nope"}', 11, r"unknown metric 'nope'"),
+        ('up or on (pod) flux_info{ready="True"}', 11, r"on \(pod\): the right-hand side has no"),
+    ],
+)
+def test_catalog_errors_inside_any_function(expr: str, column: int, problem: str) -> None:
+    with pytest.raises(PromQLError, match=problem) as info:
+        check(expr, CATALOG)
+    assert info.value.column == column
+
+
+def test_catalog_errors_in_grafana_queries_point_at_the_written_text() -> None:
+    expr = 'sum by (kind) (rate(flux_reconcile_seconds_count{kind=~"$kind", nme="x"}[$__range]))'
+    with pytest.raises(PromQLError, match=r"has no label 'nme'") as info:
+        check(expr, CATALOG, grafana=True, where="panel 'p'")
+    assert info.value.expr == expr
+    assert info.value.column == expr.index("nme") + 1
+    assert str(info.value).startswith("panel 'p': ")

@@ -13,13 +13,12 @@ from helpers import run_automation_cli
 from gitops_sdk.core.errors import ConfigError, SpecError
 from gitops_sdk.services.renovate import (
     COMMENT_MATCH,
-    RENOVATE_OPTIONS,
     RenovateEnvironment,
     RenovateSettings,
     Schedule,
-    check_renovate_config,
     settings_from_stacks,
 )
+from gitops_sdk.services.renovate_options import RENOVATE_OPTIONS, check_renovate_config
 
 GOLDEN = Path(__file__).parent / "data" / "automation" / "renovate.json"
 

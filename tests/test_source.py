@@ -8,14 +8,8 @@ from typing import Any
 
 import pytest
 
-from gitops_sdk.api.source import (
-    Bucket,
-    ExternalArtifact,
-    GitRepository,
-    HelmChart,
-    HelmRepository,
-    OCIRepository,
-)
+from gitops_sdk.api.source import GitRepository, HelmChart, HelmRepository, OCIRepository
+from gitops_sdk.api.source_storage import Bucket, ExternalArtifact
 from gitops_sdk.core import errors
 from gitops_sdk.core.model import FluxObject, from_manifest
 

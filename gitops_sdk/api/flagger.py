@@ -15,24 +15,28 @@ canary = Canary.for_deployment(
                  CanaryMetric.request_duration(max=500, interval="30s")],
     ),
 )
-CanaryRelease("demo-app", canary, target=deployment)
+CanaryRelease("demo-app", CanaryReleaseArgs(canary=canary, target=deployment))
 ```
 """
 
 from __future__ import annotations
 
-import itertools
-import re
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-import pulumi
 import pydantic
-from pydantic import AfterValidator, PrivateAttr
+from pydantic import PrivateAttr
 
-from gitops_sdk.components.resource import FluxResource
+from gitops_sdk.api.flagger_analysis import (
+    BUILTIN_METRICS,
+    CanaryAnalysis,
+    CanaryMetric,
+    CanaryWebhook,
+    MetricTemplateRef,
+    ThresholdRange,
+)
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
-from gitops_sdk.core.fields import Duration, Name, Namespace
+from gitops_sdk.core.fields import Name, Namespace
 from gitops_sdk.core.model import FILLED, FluxObject
 
 __all__ = [
@@ -45,7 +49,6 @@ __all__ = [
     "CanaryEntry",
     "CanaryMetric",
     "CanaryProvider",
-    "CanaryRelease",
     "CanaryService",
     "CanarySpec",
     "CanaryTargetRef",
@@ -78,25 +81,6 @@ CanaryProvider = Literal[
     "traefik",
 ]
 """Traffic providers Flagger's CRD accepts in `spec.provider`."""
-
-_FLAGGER_INTERVAL = re.compile(r"^[0-9]+(m|s)")
-
-
-def _check_flagger_interval(value: str) -> str:
-    # Flagger's CRD pattern is `^[0-9]+(m|s)`: a Go duration that starts in seconds or minutes.
-    if not _FLAGGER_INTERVAL.match(value):
-        raise ValueError(
-            "must start with a number of seconds or minutes (Flagger's CRD pattern "
-            "'^[0-9]+(m|s)'), e.g. '30s', '1m', '90m'"
-        )
-    return value
-
-
-FlaggerDuration = Annotated[Duration, AfterValidator(_check_flagger_interval)]
-"""A Go duration Flagger accepts: `30s`, `1m`, `1m30s` (not `1h`: write `60m`)."""
-
-Percent = Annotated[int, pydantic.Field(ge=0, le=100)]
-Weight = Annotated[int, pydantic.Field(gt=0, le=100)]
 
 
 class CanaryTargetRef(FluxModel):
@@ -137,13 +121,13 @@ class CanaryTargetRef(FluxModel):
         return cls(kind="DaemonSet", name=name)
 
     @classmethod
-    def of(cls, resource: pulumi.CustomResource, name: str | None = None) -> Self:
+    def of(cls, resource: Any, name: str | None = None) -> Self:
         """A reference to a `pulumi_kubernetes` Deployment, DaemonSet or Service resource.
 
         `name` is the Kubernetes name (default: the Pulumi resource name); `CanaryRelease`
         checks it against the resource's real `metadata.name` when that is known.
         """
-        kind = _resource_kind(resource)
+        kind = resource_kind(resource)
         if kind is None:
             raise SpecError(
                 "CanaryTargetRef",
@@ -161,12 +145,13 @@ class CanaryTargetRef(FluxModel):
         return ref
 
     @property
-    def resource(self) -> pulumi.CustomResource | None:
+    def resource(self) -> Any:
         """The Pulumi resource this reference was built from, if any."""
-        return self._resource  # type: ignore[no-any-return]
+        return self._resource
 
 
-def _resource_kind(resource: Any) -> str | None:
+def resource_kind(resource: Any) -> str | None:
+    """The kind of a pulumi_kubernetes workload resource a canary can target, or None."""
     kind = type(resource).__name__
     module = type(resource).__module__
     if module.startswith("pulumi_kubernetes.") and kind in ("Deployment", "DaemonSet", "Service"):
@@ -218,238 +203,6 @@ class CanaryService(FluxModel):
     """HTTP or gRPC request timeout (provider dependent)."""
 
 
-class ThresholdRange(FluxModel):
-    """Accepted range of a metric: fails below `min` or above `max`."""
-
-    min: int | float | None = None
-    """Lowest accepted value."""
-    max: int | float | None = None
-    """Highest accepted value."""
-
-    @pydantic.model_validator(mode="after")
-    def _bounds(self) -> Self:
-        if self.min is None and self.max is None:
-            raise Invalid("min", MISSING, "set min, max or both; an empty range never fails")
-        if self.min is not None and self.max is not None and self.min > self.max:
-            raise Invalid("min", self.min, f"is greater than max ({self.max:g})")
-        return self
-
-
-class MetricTemplateRef(FluxModel):
-    """A Flagger MetricTemplate holding a custom query."""
-
-    name: Name
-    """Name of the MetricTemplate."""
-    namespace: Namespace | None = None
-    """Its namespace; default: the Canary's."""
-
-
-BUILTIN_METRICS = ("request-success-rate", "request-duration")
-"""Metrics Flagger computes itself from the provider's Prometheus data."""
-
-
-class CanaryMetric(FluxModel):
-    """One metric check of the analysis."""
-
-    name: str
-    """`request-success-rate` (percent), `request-duration` (ms) or a custom name."""
-    threshold_range: ThresholdRange | None = None
-    """Accepted range of the value."""
-    interval: FlaggerDuration | None = None
-    """Window the metric is computed over, e.g. `1m`."""
-    template_ref: MetricTemplateRef | None = None
-    """MetricTemplate with the query of a custom metric."""
-    template_variables: dict[str, str] | None = None
-    """Extra variables for the template's query."""
-
-    @classmethod
-    def request_success_rate(cls, *, min: int | float, interval: str = "1m") -> Self:
-        """Fail when fewer than `min` percent of requests succeed (non-5xx)."""
-        return cls(name="request-success-rate", threshold_range={"min": min}, interval=interval)
-
-    @classmethod
-    def request_duration(cls, *, max: int | float, interval: str = "1m") -> Self:
-        """Fail when the P99 request duration exceeds `max` milliseconds."""
-        return cls(name="request-duration", threshold_range={"max": max}, interval=interval)
-
-    @pydantic.model_validator(mode="after")
-    def _fits_metric(self) -> Self:
-        rng = self.threshold_range
-        if self.name in BUILTIN_METRICS:
-            if self.template_ref is not None:
-                raise Invalid(
-                    "templateRef",
-                    self.template_ref.to_dict(),
-                    f"{self.name!r} is built in; a custom query needs another metric name",
-                )
-            if self.name == "request-success-rate":
-                if rng is None or rng.min is None:
-                    raise Invalid(
-                        "thresholdRange.min",
-                        MISSING,
-                        "request-success-rate needs a minimum success rate in percent, e.g. 99",
-                    )
-                for bound, value in (("min", rng.min), ("max", rng.max)):
-                    if value is not None and not 0 <= value <= 100:
-                        raise Invalid(
-                            f"thresholdRange.{bound}",
-                            value,
-                            "is a success rate in percent: expected 0 to 100",
-                        )
-            else:
-                if rng is None or rng.max is None:
-                    raise Invalid(
-                        "thresholdRange.max",
-                        MISSING,
-                        "request-duration needs a maximum duration in milliseconds, e.g. 500",
-                    )
-                if rng.max <= 0:
-                    raise Invalid(
-                        "thresholdRange.max", rng.max, "is a duration in milliseconds: expected > 0"
-                    )
-            return self
-        if self.template_ref is None:
-            raise Invalid(
-                "templateRef",
-                MISSING,
-                f"{self.name!r} is not a built-in metric ({', '.join(BUILTIN_METRICS)}): "
-                "point templateRef at a MetricTemplate with its query",
-            )
-        if rng is None:
-            raise Invalid(
-                "thresholdRange", MISSING, "is needed: a metric without a range never fails"
-            )
-        return self
-
-
-_WEBHOOK_TYPES = Literal[
-    "confirm-rollout",
-    "pre-rollout",
-    "rollout",
-    "confirm-traffic-increase",
-    "confirm-promotion",
-    "post-rollout",
-    "rollback",
-    "event",
-]
-
-
-def _check_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value):
-        raise ValueError(
-            "must be an http:// or https:// URL, e.g. 'http://flagger-loadtester.test/'"
-        )
-    return value
-
-
-class CanaryWebhook(FluxModel):
-    """A hook Flagger calls during the analysis: tests, load generation, gates."""
-
-    name: str
-    """Name of the hook, unique within the analysis."""
-    url: Annotated[str, AfterValidator(_check_url)]
-    """Address Flagger POSTs to."""
-    type: _WEBHOOK_TYPES | None = None
-    """When it runs: `pre-rollout`, `rollout` (default, each step), `post-rollout`, ..."""
-    timeout: FlaggerDuration | None = None
-    """How long a call may take."""
-    retries: Annotated[int, pydantic.Field(ge=0)] | None = None
-    """Retries of a failed call."""
-    mute_alert: bool | None = None
-    """Do not alert when this hook fails."""
-    disable_tls: bool | None = pydantic.Field(default=None, alias="disableTLS")
-    """Skip TLS verification."""
-    metadata: dict[str, str] | None = None
-    """Payload fields, e.g. `{type: bash, cmd: ...}` for the load tester."""
-
-
-class CanaryAnalysis(FluxModel):
-    """How traffic moves and when a release fails."""
-
-    interval: FlaggerDuration
-    """Time between steps, e.g. `1m`."""
-    threshold: Annotated[int, pydantic.Field(ge=1, le=100)]
-    """Failed checks tolerated before rollback."""
-    max_weight: Weight | None = None
-    """Highest percentage of traffic the canary gets before promotion; default 100."""
-    step_weight: Weight | None = None
-    """Traffic added per step, in percent."""
-    step_weights: list[Weight] | None = None
-    """Explicit traffic steps in percent, ascending (instead of `stepWeight`)."""
-    step_weight_promotion: Weight | None = None
-    """Traffic moved per step during promotion; default: all at once."""
-    iterations: Annotated[int, pydantic.Field(ge=1)] | None = None
-    """Checks to run for A/B testing or blue/green (instead of weights)."""
-    mirror: bool | None = None
-    """Mirror traffic to the canary (blue/green with Istio)."""
-    mirror_weight: Percent | None = None
-    """Percentage of traffic mirrored."""
-    primary_ready_threshold: Percent | None = None
-    """Percent of primary pods that must be ready; default 100."""
-    canary_ready_threshold: Percent | None = None
-    """Percent of canary pods that must be ready; default 100."""
-    metrics: list[CanaryMetric] | None = None
-    """Metric checks run at every step."""
-    webhooks: list[CanaryWebhook] | None = None
-    """Hooks called before, during and after the analysis."""
-
-    _STRATEGIES: ClassVar[tuple[str, ...]] = ("iterations", "stepWeight", "stepWeights")
-
-    @pydantic.model_validator(mode="after")
-    def _consistent(self) -> Self:
-        chosen = [
-            name
-            for name, value in zip(
-                self._STRATEGIES,
-                (self.iterations, self.step_weight, self.step_weights),
-                strict=True,
-            )
-            if value is not None
-        ]
-        if len(chosen) != 1:
-            found = f"found {' and '.join(chosen)}" if chosen else "none is set"
-            blame = chosen[1] if len(chosen) > 1 else "stepWeight"
-            raise Invalid(
-                blame,
-                getattr(self, _snake(blame)) if chosen else MISSING,
-                "set exactly one of iterations (A/B, blue/green), stepWeight or stepWeights "
-                f"(canary); {found}",
-            )
-        if self.iterations is not None and self.max_weight is not None:
-            raise Invalid(
-                "maxWeight",
-                self.max_weight,
-                "applies to weighted canaries (stepWeight/stepWeights), not to iterations",
-            )
-        max_weight = self.max_weight if self.max_weight is not None else 100
-        if self.step_weight is not None and max_weight < self.step_weight:
-            raise Invalid(
-                "maxWeight",
-                max_weight,
-                f"is less than stepWeight ({self.step_weight}), so not even the first traffic "
-                "step fits; set maxWeight to at least stepWeight",
-            )
-        if self.step_weights is not None:
-            steps = self.step_weights
-            if any(b <= a for a, b in itertools.pairwise(steps)):
-                raise Invalid("stepWeights", steps, "must be strictly ascending")
-            if steps[-1] > max_weight:
-                raise Invalid(
-                    "stepWeights",
-                    steps,
-                    f"ends at {steps[-1]}, above maxWeight ({max_weight})",
-                )
-        for what, items in (("metrics", self.metrics), ("webhooks", self.webhooks)):
-            names = [m.name for m in items or []]
-            if dupes := sorted({n for n in names if names.count(n) > 1}):
-                raise Invalid(what, dupes, "names must be unique")
-        return self
-
-
-def _snake(camel: str) -> str:
-    return re.sub(r"([A-Z])", lambda m: "_" + m.group(1).lower(), camel)
-
-
 class CanarySpec(FluxModel):
     """Spec of a Canary."""
 
@@ -497,7 +250,7 @@ class Canary(FluxObject):
     @classmethod
     def for_deployment(
         cls,
-        target: str | pulumi.CustomResource | CanaryTargetRef,
+        target: str | CanaryTargetRef | Any,
         *,
         namespace: str,
         analysis: CanaryAnalysis | dict[str, Any],
@@ -526,94 +279,6 @@ class Canary(FluxObject):
             issues = [FieldIssue(f"spec.{i.path}", i.value, i.problem) for i in err.issues]
             raise SpecError("Canary", name or ref.name, issues) from None
         return Canary(metadata={"name": name or ref.name, "namespace": namespace}, spec=spec_model)
-
-
-class CanaryRelease(pulumi.ComponentResource):
-    """Registers a Canary, ordered after its target when `target` (or the ref) is a resource.
-
-    When the target resource's `metadata.name` or namespace becomes known and differs from the
-    Canary's `targetRef.name` or namespace, the deployment fails with a SpecError instead of
-    leaving Flagger waiting for a workload that does not exist.
-    """
-
-    canary: FluxResource[Canary]
-
-    def __init__(
-        self,
-        name: str,
-        canary: Canary,
-        *,
-        target: pulumi.CustomResource | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        ref = canary.spec.target_ref
-        target = target if target is not None else ref.resource
-        if target is not None:
-            kind = _resource_kind(target)
-            if kind != ref.kind:
-                raise SpecError(
-                    "Canary",
-                    canary.name,
-                    [
-                        FieldIssue(
-                            "spec.targetRef.kind",
-                            ref.kind,
-                            f"the target resource is {_a(kind or type(target).__name__)}, "
-                            f"not {_a(ref.kind)}",
-                        )
-                    ],
-                )
-        super().__init__("gitops:flagger:CanaryRelease", name, None, opts)
-        deps: list[pulumi.Resource] = [target] if target is not None else []
-        if target is not None:
-            metadata = getattr(target, "metadata", None)
-            if isinstance(metadata, pulumi.Output):
-                metadata.apply(lambda meta: _check_target(canary, meta))
-        self.canary = FluxResource(
-            f"{name}-canary", canary, pulumi.ResourceOptions(parent=self, depends_on=deps)
-        )
-        self.register_outputs(
-            {
-                "name": canary.name,
-                "target": f"{ref.kind}/{ref.name}",
-                "provider": canary.spec.provider,
-            }
-        )
-
-
-def _a(word: str) -> str:
-    return ("an " if word[:1] in "AEIOU" else "a ") + word
-
-
-def _check_target(canary: Canary, meta: Any) -> Any:
-    def get(key: str) -> Any:
-        return meta.get(key) if isinstance(meta, dict) else getattr(meta, key, None)
-
-    ref = canary.spec.target_ref
-    issues = []
-    actual = get("name")
-    if isinstance(actual, str) and actual != ref.name:
-        issues.append(
-            FieldIssue(
-                "spec.targetRef.name",
-                ref.name,
-                f"the target {ref.kind} is named {actual!r}; Flagger would wait for a "
-                f"{ref.kind} that does not exist",
-            )
-        )
-    namespace = get("namespace") or "default"
-    if canary.namespace and isinstance(namespace, str) and namespace != canary.namespace:
-        issues.append(
-            FieldIssue(
-                "metadata.namespace",
-                canary.namespace,
-                f"the target {ref.kind} is in namespace {namespace!r}; a Canary must be in "
-                "its target's namespace",
-            )
-        )
-    if issues:
-        raise SpecError("Canary", canary.name, issues)
-    return meta
 
 
 class CanaryEntry(FluxModel):

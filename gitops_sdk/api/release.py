@@ -10,11 +10,15 @@ __all__ = [
     "ARCH_LABEL",
     "COMPONENT_LABEL",
     "CONTROLLERS",
+    "CONTROLLER_NEEDS",
     "DEFAULT_COMPONENTS",
     "FLUX_VERSION",
+    "IMPERSONATING",
+    "NO_CROSS_NAMESPACE_REFS",
     "OS_LABEL",
     "RELEASE_IMAGE_TAGS",
     "RELEASE_URL",
+    "REQUEUE_DEPENDENCY",
     "SKIP_AWAIT",
     "FluxController",
 ]
@@ -42,6 +46,27 @@ CONTROLLERS: tuple[FluxController, ...] = get_args(FluxController)
 DEFAULT_COMPONENTS = CONTROLLERS[:4]
 """What `flux install` installs unless told otherwise; the image controllers are opt-in."""
 
+# --- which controllers take which flags and kinds --------------------------------------------
+
+REQUEUE_DEPENDENCY: frozenset[FluxController] = frozenset(
+    {"source-controller", "kustomize-controller", "helm-controller", "image-reflector-controller"}
+)
+"""The controllers with a `--requeue-dependency` flag."""
+
+NO_CROSS_NAMESPACE_REFS: frozenset[FluxController] = frozenset(CONTROLLERS) - {"source-controller"}
+"""The controllers with a `--no-cross-namespace-refs` flag."""
+
+IMPERSONATING: frozenset[FluxController] = frozenset({"kustomize-controller", "helm-controller"})
+"""The controllers that impersonate `--default-service-account` (the multi-tenancy lockdown);
+for the others the flag names a workload-identity account, a different feature."""
+
+CONTROLLER_NEEDS: Mapping[str, tuple[FluxController, ...]] = {
+    "kustomize-controller": ("source-controller",),
+    "helm-controller": ("source-controller",),
+    "image-automation-controller": ("source-controller", "image-reflector-controller"),
+}
+"""A controller that cannot work without others (it reads the kinds they serve)."""
+
 RELEASE_IMAGE_TAGS: Mapping[str, Mapping[str, str]] = {
     "2.9.4": {
         "source-controller": "v1.9.4",
@@ -52,8 +77,8 @@ RELEASE_IMAGE_TAGS: Mapping[str, Mapping[str, str]] = {
         "image-automation-controller": "v1.2.4",
     },
 }
-"""Controller image tags per Flux release (flux2 `manifests/bases/*/kustomization.yaml`): a
-manifest for another release is caught before it is applied."""
+"""Controller image tags per Flux release, as its install manifest pins them: a manifest of
+another release is caught before it is applied."""
 
 COMPONENT_LABEL = "app.kubernetes.io/component"
 """The label Flux puts on each controller's CRDs, ServiceAccount, Services and Deployment."""

@@ -19,6 +19,8 @@ from gitops_sdk.services.crds import validate_tree
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.graph import FluxGraph
 
+__all__ = ["cmd_graph", "cmd_synth", "cmd_validate", "main", "parser", "run"]
+
 
 def _objects(project: Path, stack: str) -> list[dict[str, object]]:
     return synth.run_stack_program(project, stack).kubernetes_objects()

@@ -13,19 +13,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitops_sdk.components.github import (
-    GITHUB_API_URL,
+from gitops_sdk.core.errors import ConfigError, GitopsError, stack_context
+from gitops_sdk.services.github import IDENTITY_CONFIG, ClientOptions, GithubClient
+from gitops_sdk.services.github_urls import GITHUB_API_URL, git_host, ssh_url
+from gitops_sdk.services.ssh_keys import (
     GITHUB_KNOWN_HOSTS,
-    IDENTITY_CONFIG,
-    ClientOptions,
-    GithubClient,
     SSHKeyPair,
     generate_ssh_key,
-    git_host,
     load_ssh_key,
-    ssh_url,
 )
-from gitops_sdk.core.errors import ConfigError, GitopsError, stack_context
 from gitops_sdk.stack.config import load_stack_file, stack_file
 
 __all__ = ["add_commands", "cmd_bootstrap_github"]

@@ -13,10 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gitops_sdk.components import image_automation as automation
+from gitops_sdk.api.image_automation import PolicyKey, SetterMarkerError
 from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.services import renovate
+from gitops_sdk.services.marker_check import check_paths, policies_from_config
+from gitops_sdk.services.setter_markers import MARKER_FIELDS, mark_file
 from gitops_sdk.stack.config import load_stack_file, stack_file
+
+__all__ = ["add_commands", "cmd_images_check", "cmd_images_mark", "cmd_renovate"]
 
 
 def _fail(err: GitopsError) -> int:
@@ -38,10 +42,10 @@ def _stack_values(project: Path, stacks: list[str] | None) -> dict[str, dict[str
 def cmd_images_mark(args: argparse.Namespace) -> int:
     """Insert (or with --check, verify) setter markers in each FILE."""
     try:
-        key = automation.PolicyKey.parse(args.policy)
+        key = PolicyKey.parse(args.policy)
         pending = 0
         for file in args.files:
-            result = automation.mark_file(
+            result = mark_file(
                 file,
                 key,
                 image=args.image,
@@ -60,28 +64,28 @@ def cmd_images_mark(args: argparse.Namespace) -> int:
     return 1 if args.check and pending else 0
 
 
-def _parse_policy_image(text: str) -> tuple[automation.PolicyKey, str]:
+def _parse_policy_image(text: str) -> tuple[PolicyKey, str]:
     key, sep, image = text.partition("=")
     if not sep or not image:
-        raise automation.SetterMarkerError(
+        raise SetterMarkerError(
             f"--policy {text!r}: expected 'namespace:name=image', e.g. 'flux-system:nginx=nginx'"
         )
-    return automation.PolicyKey.parse(key), image
+    return PolicyKey.parse(key), image
 
 
 def cmd_images_check(args: argparse.Namespace) -> int:
     """Check every policy's marker is on each line that uses its image."""
     try:
-        policies: dict[automation.PolicyKey, str] = {}
+        policies: dict[PolicyKey, str] = {}
         for name, values in _stack_values(_project_dir(args), args.stack or []).items():
             try:
-                policies.update(automation.policies_from_config(values))
+                policies.update(policies_from_config(values))
             except GitopsError as err:
                 raise GitopsError(f"Pulumi.{name}.yaml: {err}") from None
         for text in args.policy or []:
             key, image = _parse_policy_image(text)
             policies[key] = image
-        problems = automation.check_paths(args.paths, policies)
+        problems = check_paths(args.paths, policies)
     except GitopsError as err:
         return _fail(err)
     for problem in problems:
@@ -140,7 +144,7 @@ def add_commands(subparsers: Any) -> None:
     m.add_argument("--policy", required=True, help="ImagePolicy as namespace:name")
     m.add_argument(
         "--field",
-        choices=automation.MARKER_FIELDS,
+        choices=MARKER_FIELDS,
         help="only mark lines holding this part (default: each line the part it holds)",
     )
     m.add_argument("--image", help="image repository to mark (default: the one the file uses)")

@@ -18,9 +18,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gitops_sdk.components import secrets
 from gitops_sdk.core.errors import ConfigError, GitopsError
-from gitops_sdk.stack.config import NAMESPACE
+from gitops_sdk.services.age import AGE_KEY_CONFIG, age_identities
+from gitops_sdk.services.leak_guard import check_tree
+from gitops_sdk.services.project import default_key_file, infer_stack, project_name
+from gitops_sdk.services.secrets_init import init_stack
+from gitops_sdk.services.sops import decrypt, encrypt
+from gitops_sdk.services.stack_files import NAMESPACE
+
+__all__ = [
+    "add_commands",
+    "cmd_check",
+    "cmd_decrypt",
+    "cmd_encrypt",
+    "cmd_init",
+    "main",
+    "parser",
+]
 
 
 def _project_dir(args: argparse.Namespace) -> Path:
@@ -34,7 +48,7 @@ def _read_key(path: Path, stack: str | None) -> str:
     except OSError as err:
         raise ConfigError(f"{where}key file {path} cannot be read ({err.strerror})") from None
     try:
-        secrets.age_identities(text)
+        age_identities(text)
     except ValueError as err:
         raise ConfigError(f"{where}key file {path} {err}") from None
     return text
@@ -47,8 +61,8 @@ def _key_for(args: argparse.Namespace, stack: str | None) -> tuple[str | None, s
     if os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE"):
         return None, "the environment"
     if stack:
-        project = secrets.project_name(_project_dir(args))
-        default = secrets.default_key_file(project, stack)
+        project = project_name(_project_dir(args))
+        default = default_key_file(project, stack)
         if default.is_file():
             return _read_key(default, stack), str(default)
     return None, "sops' default key file"
@@ -56,7 +70,7 @@ def _key_for(args: argparse.Namespace, stack: str | None) -> tuple[str | None, s
 
 def cmd_init(args: argparse.Namespace) -> int:
     project_dir = _project_dir(args)
-    result = secrets.init_stack(
+    result = init_stack(
         Path(args.repo) if args.repo else project_dir,
         args.stack,
         project_dir=project_dir,
@@ -85,7 +99,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         )
     print("Next, store the key as the stack's secret config (read from the file, not shown):")
     print(
-        f"    pulumi config set --secret --stack {stack} {NAMESPACE}:{secrets.AGE_KEY_CONFIG} "
+        f"    pulumi config set --secret --stack {stack} {NAMESPACE}:{AGE_KEY_CONFIG} "
         f"< {result.key_file}"
     )
     example = f"clusters/{result.environment}/example.sops.yaml"
@@ -97,8 +111,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_encrypt(args: argparse.Namespace) -> int:
     project_dir = _project_dir(args)
     for file in args.files:
-        stack = args.stack or secrets.infer_stack(project_dir, file)
-        if secrets.encrypt(file, stack=stack):
+        stack = args.stack or infer_stack(project_dir, file)
+        if encrypt(file, stack=stack):
             print(f"encrypted {file}")
         else:
             print(f"{file}: already encrypted; nothing to do")
@@ -106,16 +120,16 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
-    stack = args.stack or secrets.infer_stack(_project_dir(args), args.file)
+    stack = args.stack or infer_stack(_project_dir(args), args.file)
     key, source = _key_for(args, stack)
-    text = secrets.decrypt(args.file, age_key=key, stack=stack, key_source=source)
+    text = decrypt(args.file, age_key=key, stack=stack, key_source=source)
     sys.stdout.write(text)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     root = args.path or _project_dir(args)
-    findings = secrets.check_tree(root, config=args.config)
+    findings = check_tree(root, config=args.config)
     for finding in findings:
         print(finding)
     if findings:

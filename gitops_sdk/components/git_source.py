@@ -1,24 +1,57 @@
-"""Pulumi components that group Flux objects which belong together.
+"""The cluster's Git source as a Pulumi component: a GitRepository and the Secret it
+authenticates with.
 
-Each takes validated models (so bad input fails before anything is registered), registers
-children with `parent=self` and stable names, and calls `register_outputs` last. None creates
-a Kubernetes provider: pass one in `opts` and it flows to the children.
+Like every component here it takes validated models (so bad input fails before anything is
+registered), registers children with `parent=self` and stable names, and calls
+`register_outputs` last. None creates a Kubernetes provider: pass one in `opts` and it flows to
+the children.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pydantic
 
-from gitops_sdk.api.kustomize import Kustomization
 from gitops_sdk.api.source import GitRepository
+from gitops_sdk.components.base import ComponentArgs
 from gitops_sdk.components.resource import FluxResource, opaque_secret
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError, expect, expect_items
-from gitops_sdk.core.model import FluxObject
-from gitops_sdk.stack.layers import LAYER_LABEL
+
+__all__ = ["GitSource", "GitSourceArgs"]
+
+
+class GitSourceArgs(ComponentArgs):
+    """What a `GitSource` registers."""
+
+    repository: GitRepository
+    """The GitRepository."""
+    credentials: dict[str, Any] | None = None
+    """Values of the Secret it authenticates with (e.g. `username`/`password`, or
+    `identity`/`known_hosts`): strings or Pulumi inputs, stored as Pulumi secrets."""
+    depends_on: list[pulumi.Resource] = []
+    """Applied to every child, e.g. the Flux install's CRDs."""
+    wait: bool | None = None
+    """Make `pulumi up` wait for the repository to be Ready."""
+
+    @pydantic.model_validator(mode="before")
+    @classmethod
+    def _argument_types(cls, data: Any) -> Any:
+        # Wrong types are programming errors: ArgumentError (a TypeError), named precisely.
+        if isinstance(data, dict):
+            where = "GitSourceArgs"
+            repository = data.get("repository")
+            expect(repository, GitRepository, f"{where}: repository", "a GitRepository model")
+            credentials = data.get("credentials")
+            expect(credentials, (Mapping, type(None)), f"{where}: credentials", "a mapping")
+            for key, value in (credentials or {}).items():
+                expect(value, (str, pulumi.Output), f"{where}: credentials[{key!r}]", "a string")
+            depends_on = data.get("depends_on", data.get("dependsOn", []))
+            expect_items(depends_on, pulumi.Resource, f"{where}: depends_on", "Pulumi resources")
+        return data
 
 
 class GitSource(pulumi.ComponentResource):
@@ -32,23 +65,11 @@ class GitSource(pulumi.ComponentResource):
     secret: k8s.core.v1.Secret | None
 
     def __init__(
-        self,
-        name: str,
-        repository: GitRepository,
-        *,
-        credentials: Mapping[str, pulumi.Input[str]] | None = None,
-        depends_on: Sequence[pulumi.Resource] = (),
-        wait: bool | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: GitSourceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        """`depends_on` (e.g. the Flux install's CRDs) is applied to every child; `wait` makes
-        `pulumi up` wait for the repository to be Ready."""
-        where = f"GitSource {name!r}"
-        expect(repository, GitRepository, f"{where}: repository", "a GitRepository model")
-        expect(credentials, (Mapping, type(None)), f"{where}: credentials", "a mapping")
-        for key, value in (credentials or {}).items():
-            expect(value, (str, pulumi.Output), f"{where}: credentials[{key!r}]", "a string")
-        expect_items(depends_on, pulumi.Resource, f"{where}: depends_on", "Pulumi resources")
+        expect(args, GitSourceArgs, f"GitSource {name!r}: args", "GitSourceArgs")
+        repository, credentials = args.repository, args.credentials
+        depends_on, wait = args.depends_on, args.wait
         super().__init__("gitops:source:GitSource", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
         self.secret = None
@@ -87,58 +108,3 @@ class GitSource(pulumi.ComponentResource):
 
     def __flux_ref__(self) -> tuple[str, str, str | None]:
         return self.repository.__flux_ref__()
-
-
-class Layers(pulumi.ComponentResource):
-    """The stack's layer Kustomizations, one child component per layer.
-
-    `kustomizations` must come in dependency order (as `LayerSet.build()` returns them);
-    `resolve` maps `id(model)` of already registered objects (the source) to resources.
-    """
-
-    layers: dict[str, pulumi.ComponentResource]
-    kustomizations: dict[str, FluxResource[Any]]
-
-    def __init__(
-        self,
-        name: str,
-        kustomizations: Sequence[FluxObject],
-        *,
-        resolve: Mapping[int, pulumi.Resource] | None = None,
-        depends_on: Sequence[pulumi.Resource] = (),
-        wait: bool | None = None,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        """`depends_on` is applied to every Kustomization; `wait` makes `pulumi up` wait for
-        each to be Ready (so a failing layer names itself and its condition message)."""
-        where = f"Layers {name!r}"
-        expect_items(
-            kustomizations, Kustomization, f"{where}: kustomizations", "Kustomization models"
-        )
-        expect(resolve, (Mapping, type(None)), f"{where}: resolve", "a mapping")
-        expect_items(depends_on, pulumi.Resource, f"{where}: depends_on", "Pulumi resources")
-        super().__init__("gitops:layers:Layers", name, None, opts)
-        self.layers = {}
-        self.kustomizations = {}
-        made: dict[int, pulumi.Resource] = dict(resolve or {})
-        for obj in kustomizations:
-            layer = (obj.metadata.labels or {}).get(LAYER_LABEL, obj.name)
-            if layer not in self.layers:
-                self.layers[layer] = pulumi.ComponentResource(
-                    "gitops:layers:Layer",
-                    f"{name}-{layer}",
-                    None,
-                    pulumi.ResourceOptions(parent=self),
-                )
-            res = FluxResource(
-                f"{name}-{obj.name}",
-                obj,
-                pulumi.ResourceOptions(parent=self.layers[layer], depends_on=list(depends_on)),
-                resolve=made,
-                wait=wait,
-            )
-            made[id(obj)] = res
-            self.kustomizations[obj.name] = res
-        for component in self.layers.values():
-            component.register_outputs({})
-        self.register_outputs({"kustomizations": sorted(self.kustomizations)})

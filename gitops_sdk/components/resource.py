@@ -14,8 +14,24 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
-from gitops_sdk.core.errors import GitopsError, expect, expect_items
+from gitops_sdk.core.errors import ArgumentError, GitopsError, expect, expect_items
 from gitops_sdk.core.model import FluxObject
+from gitops_sdk.core.order import dependency_order
+from gitops_sdk.core.refs import flux_identity
+
+__all__ = [
+    "SKIP_AWAIT",
+    "WAIT_READY",
+    "FluxKey",
+    "FluxResource",
+    "await_annotations",
+    "flux_key",
+    "opaque_secret",
+    "register",
+    "register_all",
+    "resource_name",
+]
+
 
 # The plugin version pulumi-kubernetes pins on every resource it registers.
 _PROVIDER_VERSION: str = k8s._utilities.get_version()  # type: ignore[no-untyped-call]
@@ -35,6 +51,20 @@ def await_annotations(wait: bool | None) -> dict[str, str]:
     if wait is None:
         return {}
     return dict(WAIT_READY if wait else SKIP_AWAIT)
+
+
+FluxKey = tuple[str, str | None, str]
+"""(kind, namespace, name): how components are told which resource stands for a Flux object
+(`resources=` of `register`, `Layers`, `FluxNotifications`)."""
+
+
+def flux_key(obj: Any) -> FluxKey:
+    """The key of a Flux model, of a resource wrapping one, or of a component standing for one."""
+    ident = flux_identity(obj)
+    if ident is None:
+        raise ArgumentError(f"flux_key(): expected a Flux object or resource, got {obj!r}")
+    kind, name, namespace = ident
+    return (kind, namespace, name)
 
 
 def resource_name(obj: FluxObject) -> str:
@@ -75,12 +105,12 @@ class FluxResource(CustomResource, Generic[M]):
         obj: M,
         opts: pulumi.ResourceOptions | None = None,
         *,
-        resolve: Mapping[int, pulumi.Resource] | None = None,
+        resources: Mapping[FluxKey, pulumi.Resource] | None = None,
         wait: bool | None = None,
     ) -> None:
-        """Register `obj`. `resolve` maps `id(model)` of referenced models to their resources,
-        for references that were built from models rather than from resources; `wait` makes
-        `pulumi up` wait for the object to be Ready (see `await_annotations`)."""
+        """Register `obj`. `resources` maps the `flux_key` of referenced objects to their
+        resources, for references that were built from models rather than from resources;
+        `wait` makes `pulumi up` wait for the object to be Ready (see `await_annotations`)."""
         expect(resource_name, str, "FluxResource", "a Pulumi resource name (str)")
         where = f"FluxResource {resource_name!r}"
         expect(obj, FluxObject, where, "a Flux object model such as Kustomization(...)")
@@ -89,8 +119,8 @@ class FluxResource(CustomResource, Generic[M]):
         for target in obj.targets:
             if isinstance(target, pulumi.Resource):
                 deps.append(target)
-            elif resolve is not None and id(target) in resolve:
-                deps.append(resolve[id(target)])
+            elif resources and (found := resources.get(flux_key(target))) is not None:
+                deps.append(found)
         manifest = obj.to_manifest()
         if extra := set(manifest) - {"apiVersion", "kind", "metadata", "spec"}:
             # CustomResource takes only a spec: never drop another top-level field silently.
@@ -126,38 +156,34 @@ def register(
     opts: pulumi.ResourceOptions | None = None,
     *,
     name: str | None = None,
-    resolve: Mapping[int, pulumi.Resource] | None = None,
+    resources: Mapping[FluxKey, pulumi.Resource] | None = None,
     wait: bool | None = None,
 ) -> FluxResource[Any]:
     """Register one Flux object; the Pulumi name defaults to `resource_name(obj)`."""
     expect(obj, FluxObject, "register()", "a Flux object model such as Kustomization(...)")
-    return FluxResource(name or resource_name(obj), obj, opts, resolve=resolve, wait=wait)
+    return FluxResource(name or resource_name(obj), obj, opts, resources=resources, wait=wait)
 
 
 def register_all(
     objects: Sequence[FluxObject], opts: pulumi.ResourceOptions | None = None
-) -> dict[int, FluxResource[Any]]:
+) -> dict[FluxKey, FluxResource[Any]]:
     """Register objects, each after those of them its references were built from (otherwise
     in the given order), wiring those references to Pulumi `depends_on`.
 
-    Returns the resources keyed by `id()` of their model.
+    Returns the resources keyed by `flux_key` of their model.
     """
     expect_items(objects, FluxObject, "register_all()", "Flux object models")
-    given = {id(obj) for obj in objects}
-    ordered: list[FluxObject] = []
-    placed: set[int] = set()
-
-    def place(obj: FluxObject) -> None:
-        placed.add(id(obj))  # before its targets: a model only refers to older models
-        for target in obj.targets:
-            if id(target) in given and id(target) not in placed:
-                place(target)
-        ordered.append(obj)
-
+    by_key: dict[FluxKey, FluxObject] = {}
     for obj in objects:
-        if id(obj) not in placed:
-            place(obj)
-    made: dict[int, FluxResource[Any]] = {}
-    for obj in ordered:
-        made[id(obj)] = register(obj, opts, resolve=made)
+        key = flux_key(obj)
+        if by_key.setdefault(key, obj) is not obj:
+            raise ArgumentError(
+                f"register_all(): {obj.kind} {obj.name!r} is given twice (namespace "
+                f"{key[1]!r}); each object must be unique"
+            )
+    deps = {key: [flux_key(t) for t in obj.targets] for key, obj in by_key.items()}
+    # A model can only refer to models built before it, so references never form a cycle.
+    made: dict[FluxKey, FluxResource[Any]] = {}
+    for key in dependency_order(list(by_key), deps):
+        made[key] = register(by_key[key], opts, resources=made)
     return made

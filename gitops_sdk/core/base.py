@@ -13,6 +13,8 @@ from pydantic.alias_generators import to_camel
 
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
 
+__all__ = ["FluxModel", "Invalid", "a_or_an", "either", "issues_from", "share_fields_set"]
+
 
 class Invalid(ValueError):
     """Raised by a model-level check to blame one field (camelCase path below the model)."""

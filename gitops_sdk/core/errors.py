@@ -11,6 +11,25 @@ import contextvars
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+__all__ = [
+    "MISSING",
+    "ArgumentError",
+    "ConfigError",
+    "CrossReferenceError",
+    "DependencyCycleError",
+    "FieldIssue",
+    "GitopsError",
+    "SpecError",
+    "ToolError",
+    "UnknownKindError",
+    "UnsupportedApiVersionError",
+    "current_stack",
+    "expect",
+    "expect_items",
+    "stack_context",
+]
+
+
 _STACK: contextvars.ContextVar[str | None] = contextvars.ContextVar("gitops_stack", default=None)
 
 

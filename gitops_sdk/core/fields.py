@@ -13,6 +13,33 @@ from typing import Annotated, Any, Protocol
 import re2  # type: ignore[import-untyped]
 from pydantic import AfterValidator, BeforeValidator
 
+__all__ = [
+    "Annotations",
+    "CpuQuantity",
+    "Duration",
+    "GoPattern",
+    "GoRegex",
+    "Labels",
+    "MemoryQuantity",
+    "Name",
+    "Namespace",
+    "SecretKey",
+    "SemverRange",
+    "ShortDuration",
+    "check_dns_label",
+    "check_dns_subdomain",
+    "check_labels",
+    "check_secret_key",
+    "check_semver_range",
+    "from_timedelta",
+    "go_duration",
+    "is_dns_subdomain",
+    "is_secret_key",
+    "quantity_value",
+    "re_compile_go",
+]
+
+
 _DURATION_H = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$")
 
@@ -31,7 +58,8 @@ def go_duration(value: datetime.timedelta) -> str:
     return out + f"{seconds}s"
 
 
-def _from_timedelta(value: Any) -> Any:
+def from_timedelta(value: Any) -> Any:
+    """A timedelta as a Go duration; anything else unchanged (a before-validator)."""
     return go_duration(value) if isinstance(value, datetime.timedelta) else value
 
 
@@ -48,11 +76,11 @@ def _check_short_duration(value: str) -> str:
     return value
 
 
-Duration = Annotated[str, BeforeValidator(_from_timedelta), AfterValidator(_check_duration)]
+Duration = Annotated[str, BeforeValidator(from_timedelta), AfterValidator(_check_duration)]
 """A Go duration such as `1m`, `1h30m` or `500ms` (units ms, s, m, h)."""
 
 ShortDuration = Annotated[
-    str, BeforeValidator(_from_timedelta), AfterValidator(_check_short_duration)
+    str, BeforeValidator(from_timedelta), AfterValidator(_check_short_duration)
 ]
 """A Go duration without hours (`60s`, `5m`), as Flux's source `timeout` fields require."""
 
@@ -84,6 +112,25 @@ def check_dns_label(value: str) -> str:
         )
     return value
 
+
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether `key` may be a key of a Kubernetes Secret or ConfigMap (letters, digits, '-',
+    '_', '.', at most 253 characters)."""
+    return len(key) <= 253 and bool(_SECRET_KEY.match(key))
+
+
+def check_secret_key(value: str) -> str:
+    """`value` if it is a Secret key; else a ValueError saying why."""
+    if not is_secret_key(value):
+        raise ValueError("is not a Secret key (letters, digits, '-', '_' and '.')")
+    return value
+
+
+SecretKey = Annotated[str, AfterValidator(check_secret_key)]
+"""A key of a Kubernetes Secret."""
 
 Name = Annotated[str, AfterValidator(check_dns_subdomain)]
 """An object name: a DNS-1123 subdomain."""

@@ -7,7 +7,7 @@ Models are pure data: they validate on construction, render with `to_manifest()`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import pydantic
 from pydantic import BaseModel
@@ -23,6 +23,18 @@ from gitops_sdk.core.errors import (
 from gitops_sdk.core.fields import Annotations, Labels, Name, Namespace
 from gitops_sdk.core.refs import flux_identity, iter_refs, refs_with_paths
 
+__all__ = [
+    "FILLED",
+    "FluxObject",
+    "LabelSelector",
+    "LabelSelectorRequirement",
+    "ObjectMeta",
+    "flux_kinds",
+    "from_manifest",
+    "manifest_kind",
+    "manifest_name",
+]
+
 
 class ObjectMeta(FluxModel):
     """The metadata the SDK renders: name, namespace, labels and annotations."""
@@ -31,6 +43,40 @@ class ObjectMeta(FluxModel):
     namespace: Namespace | None = None
     labels: Labels | None = None
     annotations: Annotations | None = None
+
+
+class LabelSelectorRequirement(FluxModel):
+    """One label requirement: key, operator and values."""
+
+    key: str
+    """Label key."""
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    """How the key relates to the values."""
+    values: list[str] | None = None
+    """Values; required for In/NotIn, forbidden for Exists/DoesNotExist."""
+
+    @pydantic.model_validator(mode="after")
+    def _values_match_operator(self) -> Self:
+        if self.operator in ("In", "NotIn") and not self.values:
+            raise Invalid(
+                "values",
+                self.values if self.values is not None else MISSING,
+                f"must be non-empty when operator is {self.operator!r}",
+            )
+        if self.operator in ("Exists", "DoesNotExist") and self.values:
+            raise Invalid(
+                "values", self.values, f"must be empty when operator is {self.operator!r}"
+            )
+        return self
+
+
+class LabelSelector(FluxModel):
+    """A Kubernetes label selector; its requirements are ANDed."""
+
+    match_labels: Labels | None = None
+    """Labels that must all be present with these values."""
+    match_expressions: list[LabelSelectorRequirement] | None = None
+    """Requirements that must all hold."""
 
 
 _META_KEYS = ("name", "namespace", "labels", "annotations")

@@ -12,6 +12,18 @@ from pydantic import BaseModel, PrivateAttr
 
 from gitops_sdk.core.base import FluxModel, Invalid, a_or_an, either, issues_from
 
+__all__ = [
+    "LocalObjectReference",
+    "NamespacedObjectKindReference",
+    "NamespacedObjectReference",
+    "ObjectRef",
+    "SecretKeyReference",
+    "SecretRef",
+    "flux_identity",
+    "iter_refs",
+    "refs_with_paths",
+]
+
 
 def flux_identity(target: Any) -> tuple[str, str, str | None] | None:
     """(kind, name, namespace) of a Flux object, a resource wrapping one, or None."""

@@ -12,6 +12,9 @@ import yaml
 
 from gitops_sdk.core.errors import GitopsError
 
+__all__ = ["Schemas", "load_crd_schemas", "validate_manifest", "validate_tree"]
+
+
 Schemas = dict[tuple[str, str], dict[str, Any]]
 
 

@@ -18,31 +18,56 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-import yaml
 from pydantic import AfterValidator, Field
 
 from gitops_sdk.api.flagger import CanaryConfig
+from gitops_sdk.api.image_automation import ImageAutomationSettings
+from gitops_sdk.api.install import FluxInstallSettings
 from gitops_sdk.api.source import GitUrl
-from gitops_sdk.components.alerting import AlertingArgs
 from gitops_sdk.components.flux_install import FluxInstallArgs
 from gitops_sdk.components.github import GithubConfig
-from gitops_sdk.components.image_automation import ImageAutomationArgs
 from gitops_sdk.components.monitoring import FluxMonitoringArgs
+from gitops_sdk.components.notifications import AlertingArgs
 from gitops_sdk.core.base import FluxModel, Invalid, issues_from
 from gitops_sdk.core.errors import MISSING, ConfigError
 from gitops_sdk.core.fields import CpuQuantity, Duration, MemoryQuantity, Name, Namespace
 from gitops_sdk.services.renovate import RenovateStackConfig
+from gitops_sdk.services.stack_files import (
+    NAMESPACE,
+    SECRET_KEYS,
+    is_secure_value,
+    load_stack_file,
+    plaintext_secrets,
+    read_stack_file,
+    stack_file,
+)
 
-NAMESPACE = "gitops"
-"""The Pulumi config namespace the SDK reads."""
-
-SECRET_KEYS = frozenset({"ageKey", "githubToken", "githubIdentity", "gitCredentials"})
-"""`gitops:` keys holding secrets: read by the components that need them as Pulumi secret
-config, never validated (or echoed) here."""
+__all__ = [
+    "NAMESPACE",
+    "SECRET_KEYS",
+    "ClusterConfig",
+    "ConfigModel",
+    "Defaults",
+    "FluxConfig",
+    "GitopsConfig",
+    "ImageOverride",
+    "LayerConfig",
+    "RepositoryConfig",
+    "ResourceSpec",
+    "Resources",
+    "Tuning",
+    "UnitConfig",
+    "config_env",
+    "from_pulumi",
+    "load_stack_file",
+    "parse_config",
+    "plaintext_secrets",
+    "read_stack_file",
+    "stack_file",
+]
 
 
 class ConfigModel(FluxModel):
@@ -83,8 +108,8 @@ def _check_external(value: str) -> str:
     return value
 
 
-class FluxConfig(FluxInstallArgs):
-    """How Flux itself is installed and tuned (every `FluxInstallArgs` key: `version`,
+class FluxConfig(FluxInstallSettings):
+    """How Flux itself is installed and tuned (every `FluxInstallSettings` key: `version`,
     `manifest`, `sha256`, `components`, `defaults`, `controllers`, `scheduling`,
     `noCrossNamespaceRefs`, `defaultServiceAccount`, `registry`, `wait`, `namespace`), plus:"""
 
@@ -211,7 +236,7 @@ class GitopsConfig(ConfigModel):
     render_dir: str | None = None
     """Render every object as YAML into this folder instead of applying it (the Kubernetes
     provider's renderYamlToDirectory mode): `pulumi preview`/`up` without a cluster."""
-    automation: ImageAutomationArgs | None = None
+    automation: ImageAutomationSettings | None = None
     """Image update automation (`gitops:automation`): images, policies, where to push."""
     renovate: RenovateStackConfig | None = None
     """This environment's Renovate rules (`gitops renovate` writes renovate.json)."""
@@ -236,16 +261,8 @@ class GitopsConfig(ConfigModel):
         return self
 
 
-def _encrypted(value: Any) -> bool:
-    """A secret as a stack file holds it: `{secure: ...}`, or (set with `--path`) a mapping
-    whose values all are."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
-        return True
-    return isinstance(value, dict) and bool(value) and all(_encrypted(v) for v in value.values())
-
-
 def _is_secret(key: str, value: Any, secret_keys: frozenset[str]) -> bool:
-    return key in SECRET_KEYS or key in secret_keys or _encrypted(value)
+    return key in SECRET_KEYS or key in secret_keys or is_secure_value(value)
 
 
 def _check_secrecy(values: Mapping[str, Any], source: str, secret_keys: frozenset[str]) -> None:
@@ -254,14 +271,14 @@ def _check_secrecy(values: Mapping[str, Any], source: str, secret_keys: frozense
     (`load_stack_file`). Values are never shown."""
     plain = {f.alias or n for n, f in GitopsConfig.model_fields.items()}
     for key, value in values.items():
-        secret = _encrypted(value) or key in secret_keys
+        secret = is_secure_value(value) or key in secret_keys
         if key in plain and secret:
             raise ConfigError(
                 f"{source}: {NAMESPACE}:{key} is set as a secret, but it is plain configuration; "
                 f"set it without --secret"
             )
     creds = values.get("gitCredentials")
-    if creds is not None and not _encrypted(creds):
+    if creds is not None and not is_secure_value(creds):
         ok = isinstance(creds, dict) and set(creds) == {"username", "password"}
         if not ok or not all(isinstance(v, str) and v for v in creds.values()):
             given = sorted(creds) if isinstance(creds, dict) else type(creds).__name__
@@ -298,63 +315,6 @@ def parse_config(
         raise ConfigError(f"{source}: " + "; ".join(lines)) from None
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (Pulumi does; PyYAML keeps the last silently)."""
-
-
-def _unique_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _unique_mapping,
-)
-
-
-def load_stack_file(path: Path) -> dict[str, Any]:
-    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped; a secret key
-    stored in plain text is a ConfigError."""
-    values = read_stack_file(path)
-    if plain := plaintext_secrets(values):
-        key = f"{NAMESPACE}:{plain[0]}"
-        raise ConfigError(
-            f"{path.name}: {key} is stored in plain text (value not shown); remove it and run "
-            f"`pulumi config set --secret {key} ...`"
-        )
-    return values
-
-
-def plaintext_secrets(values: Mapping[str, Any]) -> list[str]:
-    """The secret keys among a stack file's `gitops:` values that are not encrypted."""
-    return sorted(k for k in SECRET_KEYS & set(values) if not _encrypted(values[k]))
-
-
-def read_stack_file(path: Path) -> dict[str, Any]:
-    """The `gitops:` keys of a `Pulumi.<stack>.yaml` file, prefix stripped, as written."""
-    if not path.is_file():
-        raise ConfigError(f"{path.name}: stack file not found at {path}")
-    try:
-        doc = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path.name}: not valid YAML: {err}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError(f"{path.name}: expected a mapping with a 'config' key")
-    config = doc.get("config") or {}
-    if not isinstance(config, dict):
-        raise ConfigError(f"{path.name}: 'config' must be a mapping")
-    prefix = f"{NAMESPACE}:"
-    return {k[len(prefix) :]: v for k, v in config.items() if k.startswith(prefix)}
-
-
 def from_pulumi() -> GitopsConfig:
     """Read and validate the running stack's `gitops:` config."""
     import pulumi
@@ -388,8 +348,3 @@ def from_pulumi() -> GitopsConfig:
 def config_env(values: Mapping[str, Any]) -> dict[str, str]:
     """`PULUMI_CONFIG`-style entries (`gitops:key` -> JSON) for running a program on `values`."""
     return {f"{NAMESPACE}:{k}": json.dumps(v) for k, v in values.items()}
-
-
-def stack_file(project_dir: Path, stack: str) -> Path:
-    """Path of `Pulumi.<stack>.yaml` in the project."""
-    return project_dir / f"Pulumi.{stack}.yaml"

@@ -11,7 +11,11 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from gitops_sdk.core.errors import CrossReferenceError, DependencyCycleError, expect_items
 from gitops_sdk.core.model import FluxObject
+from gitops_sdk.core.order import Cycle, dependency_order
 from gitops_sdk.core.refs import ObjectRef, refs_with_paths
+
+__all__ = ["FluxGraph", "Key", "key_of"]
+
 
 Key = tuple[str, str, str]
 """(kind, namespace, name) of an object."""
@@ -107,43 +111,20 @@ class FluxGraph:
                 for path, _, key in self.edges(obj)
                 if key is not None and ".dependsOn[" in f".{path}"
             ]
-        state: dict[Key, int] = {}  # 1 = on the current path, 2 = done
-        stack: list[Key] = []
-
-        def visit(node: Key) -> None:
-            state[node] = 1
-            stack.append(node)
-            for nxt in deps.get(node, []):
-                if state.get(nxt) == 1:
-                    cycle = [*stack[stack.index(nxt) :], nxt]
-                    raise DependencyCycleError(node[0], [f"{ns}/{n}" for _, ns, n in cycle])
-                if nxt not in state:
-                    visit(nxt)
-            stack.pop()
-            state[node] = 2
-
-        for node in deps:
-            if node not in state:
-                visit(node)
+        try:
+            dependency_order(list(deps), deps)
+        except Cycle as cycle:
+            path = [key for key in cycle.path if isinstance(key, tuple)]
+            raise DependencyCycleError(path[0][0], [f"{ns}/{n}" for _, ns, n in path]) from None
 
     def order(self) -> list[FluxObject]:
         """The objects with every referenced object before its referrers (stable otherwise)."""
-        done: set[Key] = set()
-        out: list[FluxObject] = []
-
-        def visit(obj: FluxObject) -> None:
-            key = key_of(obj, self.default_namespace)
-            if key in done:
-                return
-            done.add(key)
-            for _, _, target in self.edges(obj):
-                if target in self.by_key:
-                    visit(self.by_key[target])
-            out.append(obj)
-
-        for obj in self.objects:
-            visit(obj)
-        return out
+        deps = {
+            key: [t for _, _, t in self.edges(obj) if t in self.by_key and t != key]
+            for key, obj in self.by_key.items()
+        }
+        order = dependency_order(list(self.by_key), deps)
+        return [self.by_key[key] for key in order]
 
     def mermaid(self) -> str:
         """A Mermaid flowchart: sources feed layers (dotted), dependsOn edges (solid)."""

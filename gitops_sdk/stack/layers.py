@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from gitops_sdk.api.kustomize import Kustomization
+from gitops_sdk.components.layers import LAYER_LABEL
 from gitops_sdk.core.errors import (
     ConfigError,
     DependencyCycleError,
@@ -32,10 +33,10 @@ from gitops_sdk.core.errors import (
     expect_items,
 )
 from gitops_sdk.core.model import FluxObject
+from gitops_sdk.core.order import Cycle, dependency_order
 from gitops_sdk.stack.config import GitopsConfig, LayerConfig, Resources, Tuning, UnitConfig
 
-LAYER_LABEL = "gitops-sdk/layer"
-"""Label naming the layer on every Kustomization a LayerSet renders."""
+__all__ = ["LAYER_LABEL", "Layer", "LayerSet", "Unit"]
 
 
 class Unit:
@@ -317,27 +318,10 @@ def _named(dep: Unit | Layer | str) -> str:
 
 
 def _topological(units: Mapping[str, Unit], deps: Mapping[str, Iterable[Unit]]) -> list[str]:
-    state: dict[str, int] = {}
-    order: list[str] = []
-    path: list[str] = []
-
-    def visit(name: str) -> None:
-        state[name] = 1
-        path.append(name)
-        for dep in deps[name]:
-            if state.get(dep.name) == 1:
-                cycle = [*path[path.index(dep.name) :], dep.name]
-                raise DependencyCycleError("Kustomization", cycle)
-            if dep.name not in state:
-                visit(dep.name)
-        path.pop()
-        state[name] = 2
-        order.append(name)
-
-    for name in units:
-        if name not in state:
-            visit(name)
-    return order
+    try:
+        return dependency_order(list(units), {n: [d.name for d in ds] for n, ds in deps.items()})
+    except Cycle as cycle:
+        raise DependencyCycleError("Kustomization", [str(n) for n in cycle.path]) from None
 
 
 def _patches(

@@ -22,6 +22,27 @@ from pulumi.runtime.sync_await import _sync_await
 from gitops_sdk.core.errors import ConfigError, stack_context
 from gitops_sdk.stack.config import NAMESPACE, SECRET_KEYS, config_env, load_stack_file, stack_file
 
+__all__ = [
+    "MANIFEST",
+    "NOTES",
+    "REDACTED_NOTE",
+    "Recorded",
+    "RecordingMocks",
+    "canonical",
+    "dump",
+    "file_name",
+    "note",
+    "offline",
+    "previous_output",
+    "redact",
+    "run",
+    "run_stack_program",
+    "start",
+    "summary",
+    "write",
+]
+
+
 _OFFLINE: list[bool] = []
 NOTES: list[str] = []
 """What the last synth left out and why; the CLI prints these after the summary."""

@@ -10,27 +10,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from gitops_e2e.controlplane import ControlPlane, start_control_plane
+from gitops_e2e.flux import FluxControllers, start_flux
+from gitops_e2e.gitserver import start_git_server
+from gitops_e2e.procs import BIN, missing_binaries, tail
+from gitops_e2e.pulumi import PulumiProject
+
+from gitops_sdk.services import sops, sops_config, stack_files
+from gitops_sdk.services.age import generate_age_key
+
+from .e2e_support import GIT_CREDENTIALS, SECRET_VALUE, STACK, AgeKey, ConfigRepo, Deployed
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "e2e"))
-
-from harness.controlplane import ControlPlane, start_control_plane  # noqa: E402
-from harness.flux import FluxControllers, start_flux  # noqa: E402
-from harness.gitserver import start_git_server  # noqa: E402
-from harness.procs import BIN, missing_binaries, tail  # noqa: E402
-from harness.pulumi import PulumiProject  # noqa: E402
-
-from gitops_sdk.components import secrets  # noqa: E402
-from gitops_sdk.stack import config  # noqa: E402
-
-from .e2e_support import GIT_CREDENTIALS, SECRET_VALUE, STACK, AgeKey, ConfigRepo, Deployed  # noqa: E402
 
 TOOLS = [
     "etcd",
@@ -51,7 +48,7 @@ _work_dir: Path | None = None
 def stack_makes_git_secret() -> bool:
     """Whether the program turns secret config `gitops:gitCredentials` into the GitRepository's
     Secret (then the Git server asks for basic auth and the test checks the state hides it)."""
-    return "gitCredentials" in config.SECRET_KEYS
+    return "gitCredentials" in stack_files.SECRET_KEYS
 
 
 def _skip_reason(tools: list[str] = TOOLS) -> str | None:
@@ -109,7 +106,7 @@ def control_plane(e2e_work: Path) -> Iterator[ControlPlane]:
 
 @pytest.fixture(scope="session")
 def age_key() -> AgeKey:
-    text, recipient = secrets.generate_age_key()
+    text, recipient = generate_age_key()
     identity = next(line for line in text.splitlines() if line.startswith("AGE-SECRET-KEY-"))
     return AgeKey(text, identity, recipient)
 
@@ -118,7 +115,9 @@ def _seed(dest: Path, age: AgeKey) -> Path:
     """The fixture repo plus a SOPS-encrypted Secret (encrypted now, for this run's age key)."""
     shutil.copytree(FIXTURES / "repo", dest)
     config = dest / ".sops.yaml"
-    config.write_text(yaml.safe_dump({"creation_rules": secrets.stack_rules(STACK, age.recipient)}))
+    config.write_text(
+        yaml.safe_dump({"creation_rules": sops_config.stack_rules(STACK, age.recipient)})
+    )
     secret = dest / "apps" / STACK / "db.sops.yaml"
     secret.parent.mkdir(parents=True)
     secret.write_text(
@@ -131,7 +130,7 @@ def _seed(dest: Path, age: AgeKey) -> Path:
             }
         )
     )
-    assert secrets.encrypt(secret, config=config)
+    assert sops.encrypt(secret, config=config)
     assert SECRET_VALUE not in secret.read_text()
     kustomization = dest / "apps" / "kustomization.yaml"
     doc = yaml.safe_load(kustomization.read_text())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.gitserver import GitHttpServer
-from harness.pulumi import PulumiProject, Result
+from gitops_e2e.gitserver import GitHttpServer
+from gitops_e2e.pulumi import PulumiProject, Result
 
 STACK = "e2e"
 SECRET_VALUE = "e2e-db-password-7f3a9c"

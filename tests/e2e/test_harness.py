@@ -13,12 +13,12 @@ import requests
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from harness.certs import make_pki
-from harness.controlplane import start_control_plane, start_etcd
-from harness.flux import start_flux
-from harness.gitserver import git, start_git_server
-from harness.kube import is_ready
-from harness.procs import HarnessError, wait_until
+from gitops_e2e.certs import make_pki
+from gitops_e2e.controlplane import start_control_plane, start_etcd
+from gitops_e2e.flux import start_flux
+from gitops_e2e.gitserver import git, start_git_server
+from gitops_e2e.kube import is_ready
+from gitops_e2e.procs import HarnessError, wait_until
 
 from .conftest import FIXTURES, FLUX_MANIFEST, _skip_reason
 

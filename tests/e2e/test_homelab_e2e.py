@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
-from harness.controlplane import ControlPlane
-from harness.flux import FluxControllers
-from harness.gitserver import git
-from harness.kube import Kube, condition, is_ready
-from harness.procs import wait_until
+from gitops_e2e.controlplane import ControlPlane
+from gitops_e2e.flux import FluxControllers
+from gitops_e2e.gitserver import git
+from gitops_e2e.kube import Kube, condition, is_ready
+from gitops_e2e.procs import wait_until
 
 from .e2e_support import SECRET_VALUE, AgeKey, ConfigRepo, Deployed
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from harness.procs import BIN, missing_binaries
-from harness.pulumi import PulumiProject
+from gitops_e2e.procs import BIN, missing_binaries
+from gitops_e2e.pulumi import PulumiProject
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT.parent / "shared" / "flux-install" / "v2.9.4" / "install.yaml"

@@ -1,3 +1,0 @@
-"""The e2e harness: a local Kubernetes control plane (etcd + kube-apiserver), a Git server over
-HTTP, and Flux's source- and kustomize-controller as local processes. Binaries come from
-`e2e/bin` (built by `e2e/build.sh`)."""
