@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 import yaml
+
 from gitops_e2e.controlplane import ControlPlane, start_control_plane
 from gitops_e2e.flux import FluxControllers, start_flux
 from gitops_e2e.gitserver import start_git_server
 from gitops_e2e.procs import BIN, missing_binaries, tail
 from gitops_e2e.pulumi import PulumiProject
-
 from gitops_sdk.services import sops, sops_config, stack_files
 from gitops_sdk.services.age import generate_age_key
 

@@ -13,6 +13,7 @@ import requests
 import yaml
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
 from gitops_e2e.certs import make_pki
 from gitops_e2e.controlplane import start_control_plane, start_etcd
 from gitops_e2e.flux import start_flux

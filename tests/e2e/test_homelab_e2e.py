@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+
 from gitops_e2e.controlplane import ControlPlane
 from gitops_e2e.flux import FluxControllers
 from gitops_e2e.gitserver import git

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from gitops_e2e.procs import BIN, missing_binaries
 from gitops_e2e.pulumi import PulumiProject
 
