@@ -59,21 +59,32 @@ def uses_decryption(cfg: GitopsConfig) -> bool:
 
 def flux_install(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None) -> FluxInstall | None:
     """Install and tune Flux, unless the stack says Flux is already there."""
+    from gitops_sdk.services.install_manifest import ManifestUnavailableError
+
     if not cfg.flux.install:
         return None
     # The image controllers run only where image automation is used.
     image = ["image-reflector-controller", "image-automation-controller"] if cfg.automation else []
+    # The manifest: the stack's `manifest`, else MANIFEST_ENV, else the copy the SDK ships for
+    # the release, else the release's download.
+    override = os.environ.get(MANIFEST_ENV) or None
     args = cfg.flux.install_args(
-        list(cfg.cluster.architectures),
-        manifest=os.environ.get(MANIFEST_ENV),
-        extra_components=image,
+        list(cfg.cluster.architectures), manifest=override, extra_components=image
     )
+    where = f"Pulumi.{pulumi.get_stack()}.yaml: gitops:flux"
+    if cfg.flux.manifest is not None:
+        where += ".manifest"
+    elif override:
+        where = MANIFEST_ENV
     try:
-        docs = load_manifest(args)
+        docs = load_manifest(args, where=where)
     except InstallManifestError as err:
-        if not (synth.offline() and args.manifest is None):
+        if not (
+            isinstance(err, ManifestUnavailableError) and synth.offline() and args.manifest is None
+        ):
             raise
-        # Offline synth with no local manifest: render the rest, and say what is missing.
+        # Offline synth of a release the SDK ships no copy of: render the rest, say what is
+        # missing. A copy that fails its sha256 check is never skipped like this.
         synth.note(f"Flux install objects left out: {err}; set {MANIFEST_ENV} to a local copy")
         return None
     return FluxInstall("flux", FluxInstallArgs.from_settings(args, docs=docs), opts)

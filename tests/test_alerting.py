@@ -254,18 +254,29 @@ def test_secrets_from_config_reads_named_secret_keys(mocks: RecordingMocks) -> N
     [
         (
             lambda: NotificationProvider(
-                "discord",
+                "rocket",
                 NotificationProviderArgs(
                     provider=Provider(
-                        name="discord",
+                        name="rocket",
                         namespace="flux-system",
-                        type="discord",
-                        address="https://discord.com/api/webhooks/1/x",
+                        type="rocket",
+                        address="https://chat.example.com/hooks/abc",
                     ),
                 ),
             ),
-            r"^Provider 'discord': spec.address '<redacted>': a discord webhook URL is a "
+            r"^Provider 'rocket': spec.address '<redacted>': a rocket webhook URL is a "
             r"credential: pass it as `address` \(stored in the Secret\), not in spec.address$",
+        ),
+        (
+            lambda: Provider(
+                name="discord",
+                namespace="flux-system",
+                type="discord",
+                address="https://discord.com/api/webhooks/1/x",
+            ),
+            r"^Provider 'discord': spec.address 'https://discord.com/\*\*\*': is an "
+            r"incoming-webhook URL, whose path is its secret token; put the address in the "
+            r"Secret named by spec.secretRef \(key 'address'\), not in spec.address$",
         ),
         (
             lambda: NotificationProvider(

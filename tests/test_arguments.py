@@ -186,23 +186,27 @@ def test_a_layer_or_unit_depending_on_itself_is_an_error() -> None:
     ):
         layers.build()
 
-    layers = layer_set()
-    infra = layers.layer("infrastructure")
-    infra.unit("metallb")
-    infra.unit("traefik", depends_on=["traefik"])
-    with pytest.raises(
-        ConfigError,
-        match=r"^unit 'infrastructure-traefik': dependsOn 'traefik' is the unit itself$",
+    for depends_on, problem in (
+        ("traefik", "is the unit itself$"),
+        ("infrastructure", "is its own layer; name the units"),
     ):
-        layers.build()
+        layers = layer_set()
+        infra = layers.layer("infrastructure")
+        infra.unit("metallb")
+        infra.unit("traefik", depends_on=[depends_on])
+        with pytest.raises(
+            ConfigError,
+            match=rf"^unit 'infrastructure-traefik': dependsOn '{depends_on}' {problem}",
+        ):
+            layers.build()
 
-    layers = layer_set()
-    infra = layers.layer("infrastructure")
-    infra.unit("metallb")
-    infra.unit("traefik", depends_on=["infrastructure"])
-    with pytest.raises(
-        ConfigError,
-        match=r"^unit 'infrastructure-traefik': dependsOn 'infrastructure' is its own layer; "
-        "name the units",
-    ):
-        layers.build()
+
+@pytest.mark.parametrize("shape", ["huge-int", "nested-list"])
+def test_an_unprintable_argument_is_still_a_one_line_argument_error(shape: str) -> None:
+    value: Any = 10**5000
+    if shape == "nested-list":
+        value = []
+        for _ in range(20_000):
+            value = [value]
+    with pytest.raises(ArgumentError, match=r"too deep or too long to show"):
+        register(value)

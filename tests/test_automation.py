@@ -28,7 +28,14 @@ from gitops_sdk.components.image_automation import (
 )
 from gitops_sdk.core.errors import ConfigError
 from gitops_sdk.services.marker_check import check_paths, check_text, policies_from_config
-from gitops_sdk.services.setter_markers import find_image_uses, mark_file, mark_text, setter_marker
+from gitops_sdk.services.setter_markers import (
+    find_image_uses,
+    mark_file,
+    mark_text,
+    scan_markers,
+    setter_marker,
+)
+from gitops_sdk.services.yaml_lines import MAX_YAML_BYTES
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
 
@@ -233,7 +240,7 @@ def test_missing_source_is_rejected() -> None:
 
 def test_args_are_the_stack_settings_plus_where_to_push() -> None:
     # The settings (the stack's gitops:automation) name no source: that comes from the program.
-    with pytest.raises(SpecError, match=r"^ImageAutomationSettings: source .*: unknown field"):
+    with pytest.raises(SpecError, match=r"^ImageAutomationSettings: source: unknown field"):
         ImageAutomationSettings(images={"nginx": nginx()}, source=fleet())
     settings = ImageAutomationSettings(
         images={"nginx": nginx()}, update=UpdateArgs(push_branch="main", path="./apps")
@@ -588,3 +595,188 @@ def test_cli_check_reads_the_stack_and_reports_errors(
         == 2
     )
     assert "is not an ImagePolicy key" in capsys.readouterr().err
+
+
+# --- hostile files -------------------------------------------------------------------------------
+
+
+def images_cli(
+    argv: list[str], project: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, list[str], list[str]]:
+    """(exit code, stdout lines, stderr lines) of `gitops images ...`; never a traceback."""
+    code = run_automation_cli(["images", *argv], project)
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    return code, out.out.splitlines(), out.err.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        # CRLF, no final newline, a BOM: every byte but the marker is kept.
+        (
+            b"spec:\r\n  containers:\r\n  - image: nginx:1.21",
+            b"spec:\r\n  containers:\r\n"
+            b'  - image: nginx:1.21 # {"$imagepolicy": "flux-system:nginx"}',
+        ),
+        (
+            b"\xef\xbb\xbfspec:\r\n  image: nginx:1.21\r\n  x: 1\r\n",
+            b"\xef\xbb\xbfspec:\r\n"
+            b'  image: nginx:1.21 # {"$imagepolicy": "flux-system:nginx"}\r\n  x: 1\r\n',
+        ),
+        (
+            b"a: 1\n\n\nimage: nginx:1.21   \n",
+            b'a: 1\n\n\nimage: nginx:1.21 # {"$imagepolicy": "flux-system:nginx"}\n',
+        ),
+        (
+            b"a: 1\r\nb: 2\nimage: nginx:1.21\r\n",  # mixed line ends stay mixed
+            b'a: 1\r\nb: 2\nimage: nginx:1.21 # {"$imagepolicy": "flux-system:nginx"}\r\n',
+        ),
+    ],
+)
+def test_mark_keeps_line_ends_final_newline_and_bom(
+    data: bytes, expected: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "deploy.yaml"
+    file.write_bytes(data)
+    code, out, _ = images_cli(
+        ["mark", str(file), "--policy", "flux-system:nginx"], tmp_path, capsys
+    )
+    assert code == 0 and out[0].endswith("marked for flux-system:nginx")
+    assert file.read_bytes() == expected
+    assert mark_file(file, NGINX).marked == []  # idempotent on the bytes it wrote
+    assert file.read_bytes() == expected
+
+
+def test_mark_writes_atomically_keeping_mode_and_links(tmp_path: Path) -> None:
+    real = tmp_path / "real.yaml"
+    real.write_text("image: nginx:1.21\n")
+    real.chmod(0o640)
+    link = tmp_path / "link.yaml"
+    link.symlink_to(real.name)
+    mark_file(link, NGINX)
+    assert link.is_symlink() and link.resolve() == real
+    assert real.read_text() == 'image: nginx:1.21 # {"$imagepolicy": "flux-system:nginx"}\n'
+    assert real.stat().st_mode & 0o777 == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.yaml", "real.yaml"]  # no temp
+
+
+HOSTILE_MARK: dict[str, tuple[bytes | None, str]] = {
+    "latin1": (
+        "image: nginx:1.21 # café\n".encode("latin-1"),
+        "is not UTF-8 text: byte 0xe9 at line 1",
+    ),
+    "utf16": ("image: nginx:1.21\n".encode("utf-16"), "is UTF-16 text; expected UTF-8"),
+    "binary": (bytes(range(256)), "is a binary file"),
+    "empty": (b"", "is empty, so there is nothing to mark"),
+    "not-yaml": (b"image: nginx:1.21\n  bad: [\n", "not valid YAML: line"),
+    "alias-bomb": (
+        b"a: &a [1,2,3,4,5,6,7,8,9,0]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+        b"c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+        b"e: [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nimage: nginx:1.21\n",
+        "(an alias bomb?)",
+    ),
+    "no-image": (
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: oops\n",
+        "does not use image 'nginx' (images used: none)",
+    ),
+    "scalar-document": (b"just text\n", "does not use image"),
+    "missing": (None, "no such file or folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_MARK))
+def test_mark_reports_a_bad_file_and_still_marks_the_others(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, message = HOSTILE_MARK[case]
+    bad = tmp_path / "bad.yaml"
+    if data is not None:
+        bad.write_bytes(data)
+    good = tmp_path / "good.yaml"
+    good.write_text("image: nginx:1.21\n")
+    argv = ["mark", str(bad), str(good), "--policy", "flux-system:nginx", "--image", "nginx"]
+    code, out, err = images_cli(argv, tmp_path, capsys)
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith(f"gitops: {bad}: ") and message in err[0]
+    assert out == [f"{good}:1: marked for flux-system:nginx"]
+    assert "$imagepolicy" in good.read_text()
+    if data is not None:
+        assert bad.read_bytes() == data  # never touched
+
+
+def test_mark_special_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "x.yaml"
+    folder.mkdir()
+    loop = tmp_path / "loop.yaml"
+    loop.symlink_to(loop.name)
+    huge = tmp_path / "huge.yaml"
+    with huge.open("wb") as f:
+        f.truncate(MAX_YAML_BYTES + 1)
+    argv = ["mark", str(folder), str(loop), str(huge), "--policy", "flux-system:nginx"]
+    code, out, err = images_cli(argv, tmp_path, capsys)
+    assert (code, out) == (2, [])
+    assert err == [
+        f"gitops: {folder}: is a folder; expected a YAML file",
+        f"gitops: {loop}: is a symbolic link loop",
+        f"gitops: {huge}: is {MAX_YAML_BYTES + 1:,} bytes; the limit for a YAML file is 8 MiB",
+    ]
+
+
+def test_check_reports_bad_files_and_still_checks_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tree = tmp_path / "tree"
+    (tree / "x.yaml").mkdir(parents=True)  # a folder: walked, not read
+    (tree / "x.yaml" / "deploy.yaml").write_text("image: nginx:1.21\n")
+    (tree / "u16.yaml").write_bytes("image: nginx:1\n".encode("utf-16"))
+    (tree / "bomb.yaml").write_bytes(HOSTILE_MARK["alias-bomb"][0] or b"")
+    (tree / "loop.yaml").symlink_to("loop.yaml")
+    (tree / "empty.yaml").write_text("")
+    (tree / "policy.yaml").write_text(
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImagePolicy\nmetadata: oops\n---\n"
+        "apiVersion: image.toolkit.fluxcd.io/v1\nkind: ImageRepository\nmetadata: {name: r}\n"
+        "spec: {image: [nginx]}\n"
+    )
+    missing = tmp_path / "missing"
+    argv = ["check", str(tree), str(missing), "--policy", "flux-system:nginx=nginx"]
+    code, out, err = images_cli(argv, tmp_path, capsys)
+    assert code == 2
+    assert out[0].startswith(f"{tree / 'x.yaml' / 'deploy.yaml'}:1: nginx is tracked by")
+    assert err[:-1] == [
+        f"gitops: {missing}: no such file or folder",
+        f"gitops: {tree / 'bomb.yaml'}: document 1: YAML aliases would expand its 63 nodes by "
+        "more than 10,000 (an alias bomb?); write the values out or use fewer nested aliases",
+        f"gitops: {tree / 'loop.yaml'}: is a symbolic link loop",
+        f"gitops: {tree / 'policy.yaml'}: document 1: ImagePolicy metadata is 'oops'; "
+        "expected a mapping",
+        f"gitops: {tree / 'policy.yaml'}: document 2: ImageRepository 'r': spec.image is a "
+        "list; expected the image repository, e.g. ghcr.io/org/app",
+        f"gitops: {tree / 'u16.yaml'}: is UTF-16 text; expected UTF-8 (re-save it as UTF-8)",
+    ]
+    assert out[1].endswith("has no setter marker in any file, so the automation never updates it")
+    assert err[-1] == "2 setter marker problem(s)"
+
+
+def test_check_paths_raises_on_a_file_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_bytes(b"image: \xff\n")
+    with pytest.raises(SetterMarkerError, match=r"a.yaml: is not UTF-8 text"):
+        check_paths([tmp_path], {NGINX: "nginx"})
+
+
+def test_a_huge_marker_comment_is_malformed_not_a_crash() -> None:
+    text = (
+        "image: nginx:1 # "
+        + "[" * 5000
+        + ' "$imagepolicy"\nb: 2 # 1'
+        + "1" * 5000
+        + " $imagepolicy\n"
+    )
+    assert set(scan_markers(text).markers.values()) == {
+        'malformed setter marker: expected # {"$imagepolicy": "namespace:name"}'
+    }
+
+
+def test_stack_automation_keys_must_be_strings() -> None:
+    with pytest.raises(ConfigError, match=r"gitops:automation must be a mapping with string keys"):
+        policies_from_config({"automation": {1: "x"}})

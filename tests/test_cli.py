@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,87 @@ def test_synth_cli_into_the_project_folder_is_refused_and_deletes_nothing(
     assert code == 2
     assert "not empty and synth did not create it" in capsys.readouterr().err
     assert {p: p.read_bytes() for p in ROOT.glob("*.yaml")} == before
+
+
+# --- --project-dir and Pulumi.yaml -------------------------------------------------------------
+
+
+def _no_pulumi_yaml(project: Path) -> None:
+    project.mkdir()
+
+
+def _pulumi_yaml(text: bytes) -> Callable[[Path], None]:
+    def make(project: Path) -> None:
+        project.mkdir()
+        (project / "Pulumi.yaml").write_bytes(text)
+
+    return make
+
+
+PROJECTS: dict[str, tuple[Callable[[Path], None] | None, str]] = {
+    "missing-folder": (
+        None,
+        "--project-dir {p}: no such folder; expected the folder with Pulumi.yaml",
+    ),
+    "a-file": (
+        lambda p: p.write_text("name: x\n"),
+        "--project-dir {p}: is not a folder; expected the folder with Pulumi.yaml",
+    ),
+    "no-pulumi-yaml": (
+        _no_pulumi_yaml,
+        "{p}: has no Pulumi.yaml; expected a Pulumi project folder (--project-dir)",
+    ),
+    "list": (
+        _pulumi_yaml(b"- name: x\n"),
+        "{p}/Pulumi.yaml: expected one mapping with name, runtime and main; got a list",
+    ),
+    "scalar": (
+        _pulumi_yaml(b"just text\n"),
+        "{p}/Pulumi.yaml: expected one mapping with name, runtime and main; got a str",
+    ),
+    "empty": (
+        _pulumi_yaml(b""),
+        "{p}/Pulumi.yaml: expected one mapping with name, runtime and main; got 0 documents",
+    ),
+    "binary": (_pulumi_yaml(b"\x00\x01\x02name"), "{p}/Pulumi.yaml: is a binary file"),
+    "bad-yaml": (_pulumi_yaml(b"name: [x\n"), "{p}/Pulumi.yaml: not valid YAML: line 2, column 1"),
+    "missing-main": (
+        _pulumi_yaml(b"name: x\nruntime: python\nmain: nothere/\n"),
+        "{p}/Pulumi.yaml: main 'nothere/': {p}/nothere not found; expected a Python file or a "
+        "folder with __main__.py",
+    ),
+    "main-folder-without-program": (
+        _pulumi_yaml(b"name: x\nruntime: python\n"),
+        "{p}/Pulumi.yaml: main '.': {p}/__main__.py not found",
+    ),
+    "main-not-string": (
+        _pulumi_yaml(b"name: x\nmain: [a]\n"),
+        "{p}/Pulumi.yaml: main ['a']: expected a path to the program",
+    ),
+    "not-python": (
+        _pulumi_yaml(b"name: x\nruntime: {name: nodejs}\n"),
+        "{p}/Pulumi.yaml: runtime 'nodejs': synth runs Python programs only",
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["graph", "synth"])
+@pytest.mark.parametrize("case", sorted(PROJECTS))
+def test_a_bad_project_dir_is_one_line_and_writes_nothing(
+    case: str, command: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make, message = PROJECTS[case]
+    project = tmp_path / "project"
+    if make is not None:
+        make(project)
+    if project.is_dir():
+        (project / "Pulumi.staging.yaml").write_text("config: {}\n")
+    out_dir = tmp_path / "out"
+    extra = ["--out", str(out_dir)] if command == "synth" else []
+    code = cli.main(["--project-dir", str(project), command, "--stack", "staging", *extra])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in captured.err
+    assert captured.err.splitlines()[0].startswith(f"gitops: {message.format(p=project)}")
+    assert len(captured.err.splitlines()) == 1
+    assert not out_dir.exists()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import copy
+import glob
 import hashlib
 import io
 import json
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
-from conftest import SHARED
+from conftest import CRD_DIR, ROOT, SHARED
 from pulumi.runtime import mocks as pulumi_mocks
 
 from gitops_sdk.api import release
@@ -25,14 +28,23 @@ from gitops_sdk.components.flux_install import FluxInstall, FluxInstallArgs
 from gitops_sdk.core.errors import SpecError
 from gitops_sdk.core.fields import quantity_value
 from gitops_sdk.services import install_manifest
-from gitops_sdk.services.install_manifest import InstallManifestError, load_manifest
+from gitops_sdk.services.crds import load_crd_schemas
+from gitops_sdk.services.install_manifest import (
+    InstallManifestError,
+    ManifestUnavailableError,
+    load_manifest,
+    read_manifest,
+    source_of,
+)
 from gitops_sdk.services.install_tuning import tune_manifest
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
 
-INSTALL = SHARED / "flux-install" / "v2.9.4" / "install.yaml"
-SKIP_REASON = "needs ../shared/flux-install (the real Flux install manifest); CI always has it"
-needs_install = pytest.mark.skipif(not INSTALL.is_file(), reason=SKIP_REASON)
+# The copy the package ships (read as a plain local file where a test names a path).
+INSTALL = ROOT / "gitops_sdk" / "data" / "flux" / "v2.9.4" / "install.yaml"
+SHARED_INSTALL = SHARED / "flux-install" / "v2.9.4" / "install.yaml"
+EMBEDDED = "embedded:gitops_sdk/data/flux/v2.9.4/install.yaml"
+RELEASE_ASSET = "https://github.com/fluxcd/flux2/releases/download/v2.9.4/install.yaml"
 
 ALL = list(release.CONTROLLERS)
 IMAGE = ["image-reflector-controller", "image-automation-controller"]
@@ -44,10 +56,9 @@ HOMELAB_RESOURCES = {
 
 @pytest.fixture(scope="session")
 def docs() -> list[dict[str, Any]]:
-    """The real v2.9.4 install manifest, parsed once per session (tuning never modifies it)."""
-    if not INSTALL.is_file():
-        pytest.skip(SKIP_REASON)
-    return load_manifest(FluxInstallArgs(manifest=str(INSTALL)))
+    """The real v2.9.4 install manifest (the shipped copy, the default), parsed once per session
+    (tuning never modifies it)."""
+    return load_manifest(FluxInstallArgs())
 
 
 def args(**kw: Any) -> FluxInstallArgs:
@@ -530,7 +541,7 @@ BAD_ARGS: list[tuple[dict[str, Any], str]] = [
         r"version 'latest': is not a Flux release version \(expected e.g. '2.9.4'\)",
     ),
     ({"sha256": "abc"}, r"sha256 'abc': is not a sha256 digest \(expected 64 hex digits\)"),
-    ({"wiat": False}, r"wiat False: unknown field"),
+    ({"wiat": False}, r"wiat: unknown field"),
 ]
 
 
@@ -624,7 +635,6 @@ def install(args: FluxInstallArgs | None = None) -> dict[str, Any]:
     return got
 
 
-@needs_install
 def test_offline_install_registers_crds_first_and_everything_waits_for_them(
     mocks: RecordingMocks, registrations: dict[str, Registration]
 ) -> None:
@@ -666,7 +676,6 @@ def test_offline_install_registers_crds_first_and_everything_waits_for_them(
     assert dep["spec"]["template"]["spec"]["nodeSelector"]["kubernetes.io/arch"] == "arm64"
 
 
-@needs_install
 def test_install_outputs_and_depends_on_helper(mocks: RecordingMocks) -> None:
     got = install(args=homelab(components=[*release.DEFAULT_COMPONENTS, *IMAGE]))
     flux: FluxInstall = got["flux"]
@@ -682,7 +691,6 @@ def test_install_outputs_and_depends_on_helper(mocks: RecordingMocks) -> None:
     assert component.name == "flux"
 
 
-@needs_install
 def test_install_from_parsed_documents(mocks: RecordingMocks, docs: list[dict[str, Any]]) -> None:
     got = install(args=args(components=["source"], wait=False, docs=docs))
     assert [d["metadata"]["name"] for d in mocks.by_kind("Deployment")] == ["source-controller"]
@@ -693,7 +701,7 @@ def test_install_from_parsed_documents(mocks: RecordingMocks, docs: list[dict[st
 
 def test_args_are_the_settings_plus_parsed_documents(docs: list[dict[str, Any]]) -> None:
     # The settings (the base of the stack's gitops:flux) take no documents.
-    with pytest.raises(SpecError, match=r"^FluxInstallSettings: docs \[\]: unknown field"):
+    with pytest.raises(SpecError, match=r"^FluxInstallSettings: docs: unknown field"):
         FluxInstallSettings(docs=[])
     settings = FluxInstallSettings(manifest=str(INSTALL), components=["source"], wait=False)
     made = FluxInstallArgs.from_settings(settings, docs=docs)
@@ -714,7 +722,6 @@ def test_args_are_the_settings_plus_parsed_documents(docs: list[dict[str, Any]])
         FluxInstallArgs(docs="kind: Namespace")
 
 
-@needs_install
 def test_checksum_is_verified(mocks: RecordingMocks) -> None:
     digest = hashlib.sha256(INSTALL.read_bytes()).hexdigest()
     install(args=homelab(sha256=f"sha256:{digest.upper()}"))
@@ -750,29 +757,139 @@ class _Response(io.BytesIO):
         self.close()
 
 
+# What a download serves: the manifest with a trailing comment, so its bytes (and sha256) are
+# told apart from the shipped copy's.
+SERVED = INSTALL.read_bytes() + b"# served by the test download\n"
+SERVED_SHA256 = hashlib.sha256(SERVED).hexdigest()
+
+
 @pytest.fixture
 def downloads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Serve the local manifest for any URL; records the URLs fetched."""
+    """Serve `SERVED` for any URL; records the URLs fetched."""
     fetched: list[str] = []
 
     def urlopen(url: str, timeout: float) -> _Response:
         fetched.append(url)
-        return _Response(INSTALL.read_bytes())
+        return _Response(SERVED)
 
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     monkeypatch.setattr(install_manifest, "_DOWNLOADS", {})
     yield fetched
 
 
-@needs_install
-def test_default_manifest_is_the_pinned_release_url(
+def test_the_shipped_manifest_matches_its_pin() -> None:
+    assert release.FLUX_VERSION in release.MANIFEST_SHA256
+    for version, pinned in release.MANIFEST_SHA256.items():
+        data = install_manifest.embedded_manifest(version)
+        assert data is not None, version
+        assert hashlib.sha256(data).hexdigest() == pinned, version
+    # Every shipped manifest is pinned, and sits where its release's pin says.
+    shipped = sorted(p.parent.name for p in (INSTALL.parent.parent).glob("*/install.yaml"))
+    assert shipped == sorted(f"v{v}" for v in release.MANIFEST_SHA256)
+    assert install_manifest.embedded_manifest("2.9.3") is None  # no copy, no pin
+
+
+def test_the_shipped_manifest_is_in_the_package_data() -> None:
+    # setuptools copies only what tool.setuptools.package-data globs into a wheel: a shipped
+    # manifest outside them would be missing from every non-editable install.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["gitops_sdk"]
+    package = ROOT / "gitops_sdk"
+    matched = {m for p in patterns for m in glob.glob(p, root_dir=package, recursive=True)}
+    data = {p.relative_to(package).as_posix() for p in (package / "data").rglob("*.yaml")}
+    assert data, "no shipped data found"
+    assert data <= matched, f"not in package-data {patterns}: {sorted(data - matched)}"
+
+
+@pytest.mark.skipif(
+    not SHARED_INSTALL.is_file(),
+    reason="needs ../shared/flux-install (the reference Flux install manifest) to compare the "
+    "shipped copy with; CI always has it",
+)
+def test_the_shipped_manifest_is_the_shared_reference_copy() -> None:
+    assert INSTALL.read_bytes() == SHARED_INSTALL.read_bytes()
+
+
+@pytest.mark.skipif(
+    not CRD_DIR.is_dir(),
+    reason="needs ../shared/flux-crds (the official Flux CRDs) to compare the shipped "
+    "manifest's CRDs with; CI always has it",
+)
+def test_the_shipped_manifest_serves_the_official_crds() -> None:
+    # Without ../shared the CRD checks use the shipped manifest's CRDs (tests/conftest.py).
+    shipped = load_crd_schemas([INSTALL])
+    assert len(shipped) == 14
+    assert shipped == load_crd_schemas([CRD_DIR])
+
+
+def test_default_manifest_is_the_shipped_copy_read_offline(
     mocks: RecordingMocks, downloads: list[str]
 ) -> None:
-    digest = hashlib.sha256(INSTALL.read_bytes()).hexdigest()
-    install(args=FluxInstallArgs.arm64_homelab(sha256=digest))
-    install(args=FluxInstallArgs.arm64_homelab(sha256=digest))
-    assert downloads == ["https://github.com/fluxcd/flux2/releases/download/v2.9.4/install.yaml"]
+    assert source_of(FluxInstallArgs()) == EMBEDDED
+    install(args=FluxInstallArgs.arm64_homelab())
+    install(args=FluxInstallArgs.arm64_homelab(sha256=release.MANIFEST_SHA256["2.9.4"]))
+    assert downloads == []
     assert len(mocks.by_kind("Deployment")) == 8
+    assert read_manifest(FluxInstallArgs()) == INSTALL.read_bytes()
+
+
+def test_a_tampered_shipped_copy_is_refused(
+    mocks: RecordingMocks, downloads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tampered = INSTALL.read_bytes().replace(b"v1.9.4", b"v1.9.5", 1)
+    monkeypatch.setattr(install_manifest, "embedded_manifest", lambda version: tampered)
+    message = (
+        rf"^FluxInstallArgs: manifest '{EMBEDDED}': sha256 mismatch: expected "
+        rf"{release.MANIFEST_SHA256['2.9.4']}, got {hashlib.sha256(tampered).hexdigest()} "
+        r"\(the package's copy was changed: reinstall gitops-sdk, or set manifest to a local "
+        r"file or https:// URL\)$"
+    )
+    for settings in (FluxInstallArgs(), FluxInstallSettings(components=["source"])):
+        with pytest.raises(InstallManifestError, match=message) as caught:
+            load_manifest(settings)
+        assert not isinstance(caught.value, ManifestUnavailableError)
+    with pytest.raises(InstallManifestError, match="FluxInstall 'flux': manifest 'embedded:"):
+        FluxInstall("flux", FluxInstallArgs())
+    assert mocks.resources == []
+    assert downloads == []  # never replaced by a download behind the user's back
+
+
+def test_a_release_without_a_shipped_copy_is_downloaded(
+    mocks: RecordingMocks, downloads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As when a package was installed without its data: the release asset, as before.
+    monkeypatch.setattr(install_manifest, "embedded_manifest", lambda version: None)
+    assert source_of(FluxInstallArgs()) == RELEASE_ASSET
+    install(args=FluxInstallArgs.arm64_homelab(sha256=SERVED_SHA256))
+    assert downloads == [RELEASE_ASSET]
+    assert len(mocks.by_kind("Deployment")) == 4
+
+
+def test_a_sha256_of_other_bytes_downloads_the_release_asset(
+    mocks: RecordingMocks, downloads: list[str]
+) -> None:
+    # A sha256 that is not the shipped copy's pins the release asset itself: fetch and check it.
+    install(args=FluxInstallArgs.arm64_homelab(sha256=SERVED_SHA256))
+    assert downloads == [RELEASE_ASSET]
+    wrong = "0" * 64
+    with pytest.raises(
+        InstallManifestError,
+        match=rf"^FluxInstallArgs: manifest '{RELEASE_ASSET}': sha256 mismatch: expected "
+        rf"{wrong}, got {SERVED_SHA256} \(the file is not the pinned one",
+    ):
+        load_manifest(FluxInstallArgs(sha256=wrong))
+
+
+def test_a_manifest_setting_wins_over_the_shipped_copy(
+    tmp_path: Path, downloads: list[str]
+) -> None:
+    local = tmp_path / "install.yaml"
+    local.write_bytes(SERVED)
+    args = FluxInstallArgs(manifest=str(local))
+    assert source_of(args) == str(local)
+    assert read_manifest(args) == SERVED
+    assert read_manifest(FluxInstallArgs(manifest="https://mirror.lan/flux.yaml")) == SERVED
+    assert downloads == ["https://mirror.lan/flux.yaml"]
 
 
 def test_an_unpinned_download_is_warned_about(
@@ -780,12 +897,21 @@ def test_an_unpinned_download_is_warned_about(
 ) -> None:
     warnings: list[str] = []
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
-    install(args=FluxInstallArgs.arm64_homelab(version="v2.9.4"))
+    install(args=FluxInstallArgs.arm64_homelab(manifest="https://mirror.lan/flux.yaml"))
     assert warnings == [
-        "FluxInstall 'flux': manifest "
-        "https://github.com/fluxcd/flux2/releases/download/v2.9.4/install.yaml is not pinned by "
-        "sha256; set sha256 so a changed download cannot reach the cluster"
+        "FluxInstall 'flux': manifest https://mirror.lan/flux.yaml is not pinned by sha256; set "
+        "sha256 so a changed download cannot reach the cluster"
     ]
+
+
+def test_the_shipped_copy_is_not_warned_about(
+    mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing is downloaded, and the shipped copy is checked against its pin.
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    install(args=FluxInstallArgs.arm64_homelab())
+    assert warnings == []
 
 
 def test_download_failure_names_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -795,7 +921,7 @@ def test_download_failure_names_the_url(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(urllib.request, "urlopen", urlopen)
     monkeypatch.setattr(install_manifest, "_DOWNLOADS", {})
     with pytest.raises(
-        InstallManifestError,
+        ManifestUnavailableError,
         match=r"FluxInstallArgs: manifest 'https://mirror.lan/install.yaml': cannot download it "
         r"\(Name or service not known\); expected a reachable https:// URL",
     ):

@@ -231,7 +231,9 @@ def test_vault_auth_takes_exactly_one_method() -> None:
                 }
             },
         )
-    with pytest.raises(SpecError, match=r"server 'vault\.local': is not a Vault address"):
+    with pytest.raises(
+        SpecError, match=r"server 'vault\.local': must start with http:// or https://"
+    ):
         SecretStore.vault("v", namespace="apps", server="vault.local", role="r")
 
 
@@ -368,11 +370,16 @@ def test_synced_secret_stands_for_the_secret_eso_writes(mocks: RecordingMocks) -
     assert git["spec"]["secretRef"] == {"name": "api-credentials"}
 
 
-def test_secret_backend_stores_credentials_as_pulumi_secrets(mocks: RecordingMocks) -> None:
+def token_store() -> SecretStore:
+    """A store in `apps` logging in with the token in Secret `vault-token`."""
     token = {"token_secret_ref": {"name": "vault-token", "key": "token"}}
-    vault = SecretStore(
+    return SecretStore(
         name="vault", namespace="apps", provider={"vault": {"server": VAULT, "auth": token}}
     )
+
+
+def test_secret_backend_stores_credentials_as_pulumi_secrets(mocks: RecordingMocks) -> None:
+    vault = token_store()
     synth.run(
         lambda: SecretBackend(
             "vault", SecretBackendArgs(store=vault, credentials={"token": "hvs.s3cr3t-value"})
@@ -385,10 +392,7 @@ def test_secret_backend_stores_credentials_as_pulumi_secrets(mocks: RecordingMoc
 
 
 def test_secret_backend_checks_credentials_against_the_store(mocks: RecordingMocks) -> None:
-    token = {"token_secret_ref": {"name": "vault-token", "key": "token"}}
-    vault = SecretStore(
-        name="vault", namespace="apps", provider={"vault": {"server": VAULT, "auth": token}}
-    )
+    vault = token_store()
     with pytest.raises(
         SpecError,
         match=r"^SecretStore 'vault': spec.provider.vault.auth.tokenSecretRef.key 'token': is not "
@@ -406,10 +410,7 @@ def test_secret_backend_checks_credentials_against_the_store(mocks: RecordingMoc
 
 
 def test_pulumi_outputs_pass_through_credentials(mocks: RecordingMocks) -> None:
-    token = {"token_secret_ref": {"name": "vault-token", "key": "token"}}
-    vault = SecretStore(
-        name="vault", namespace="apps", provider={"vault": {"server": VAULT, "auth": token}}
-    )
+    vault = token_store()
     synth.run(
         lambda: SecretBackend(
             "vault",

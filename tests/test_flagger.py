@@ -226,7 +226,8 @@ def test_custom_metric_needs_a_template_and_empty_range_is_rejected() -> None:
 def test_webhook_url_and_type_are_checked() -> None:
     hooks = [{"name": "load-test", "url": "flagger-loadtester.test/"}]
     with pytest.raises(
-        SpecError, match=r"webhooks\[0\].url 'flagger-loadtester.test/': must be an http"
+        SpecError,
+        match=r"webhooks\[0\].url 'flagger-loadtester.test/': must start with http:// or https://",
     ):
         demo(analysis=analysis(webhooks=hooks))
     hooks = [{"name": "gate", "url": "http://x/", "type": "pre-promotion"}]

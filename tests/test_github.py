@@ -983,5 +983,5 @@ def test_github_config_section() -> None:
     # A nested owner wins over the top-level one.
     nested = GithubConfig(owner="o", deploy_key={"owner": "p", "title": "t"}).deploy_key_args(src)
     assert nested == GithubDeployKeyArgs(source=src, owner="p", title="t")
-    with pytest.raises(SpecError, match=r"^GithubConfig: deployKey.readonly True: unknown field$"):
+    with pytest.raises(SpecError, match=r"^GithubConfig: deployKey.readonly: unknown field$"):
         GithubConfig(deploy_key={"readonly": True})

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -293,3 +295,122 @@ def test_private_is_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert parser.parse_args(base).private is True
     assert parser.parse_args([*base, "--private"]).private is True
     assert parser.parse_args([*base, "--no-private"]).private is False
+
+
+# --- the private key and Git ---------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+@pytest.fixture
+def work_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A real Git repository, as the working folder (bootstrap's default --out-dir is in it)."""
+    repo = tmp_path / "fleet"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def bootstrap_here(gh: FakeGithub, known_hosts: Path, *extra: str) -> list[str]:
+    argv = ["bootstrap", "github", "--stack", "staging", "--base-url", gh.base_url]
+    return [*argv, "--known-hosts", str(known_hosts), "--owner", "octocat", "--repository", "fleet"]
+
+
+def test_a_key_written_inside_a_work_tree_is_gitignored(
+    gh: FakeGithub, work_tree: Path, known_hosts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.add_repo("octocat/fleet")
+    code, out, err = run(bootstrap_here(gh, known_hosts), capsys)
+    assert (code, err) == (0, "")
+    folder = Path(".gitops/staging/github")
+    ignore = folder / ".gitignore"
+    assert ignore.read_text() == "# a private key written by gitops: never commit it\n/identity\n"
+    assert f"staging: added /identity to {ignore}, so git never commits the private key" in out
+    git(work_tree, "add", "-A")
+    staged = git(work_tree, "diff", "--cached", "--name-only").split()
+    assert staged == [f"{folder}/.gitignore", f"{folder}/identity.pub", f"{folder}/known_hosts"]
+
+    # A re-run finds it ignored: the .gitignore is left as it is.
+    assert run(bootstrap_here(gh, known_hosts), capsys)[0] == 0
+    assert ignore.read_text().count("/identity") == 1
+
+
+def test_an_existing_gitignore_is_kept_and_an_ignored_folder_needs_nothing(
+    gh: FakeGithub, work_tree: Path, known_hosts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.add_repo("octocat/fleet")
+    keys = work_tree / "keys"
+    keys.mkdir()
+    (keys / ".gitignore").write_text("*.log")  # no final newline
+    assert run([*bootstrap_here(gh, known_hosts), "--out-dir", "keys"], capsys)[0] == 0
+    assert (keys / ".gitignore").read_text() == (
+        "*.log\n# a private key written by gitops: never commit it\n/identity\n"
+    )
+
+    (work_tree / ".gitignore").write_text("/secrets/\n")
+    code, out, _ = run([*bootstrap_here(gh, known_hosts), "--out-dir", "secrets/gh"], capsys)
+    assert code == 0 and "added" not in out
+    assert not (work_tree / "secrets/gh/.gitignore").exists()
+    assert (work_tree / "secrets/gh/identity").is_file()
+
+
+def test_a_tracked_key_is_refused_before_any_api_call(
+    gh: FakeGithub, work_tree: Path, known_hosts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gh.add_repo("octocat/fleet")
+    assert run(bootstrap_here(gh, known_hosts), capsys)[0] == 0
+    git(work_tree, "add", "-f", ".gitops/staging/github/identity")  # someone forced it in
+    gh.server.clear_log()
+    code, out, err = run(bootstrap_here(gh, known_hosts), capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("gitops: staging: .gitops/staging/github/identity is tracked by Git in ")
+    assert "rotate the key" in err and len(err.splitlines()) == 1
+    assert gh.calls() == []
+
+
+def test_key_files_are_written_atomically_and_0600_whatever_the_umask(
+    gh: FakeGithub,
+    tmp_path: Path,
+    known_hosts: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gh.add_repo("octocat/fleet")
+    argv = bootstrap(gh, tmp_path, known_hosts, "--owner", "octocat", "--repository", "fleet")
+    old = os.umask(0)
+    try:
+        assert run(argv, capsys)[0] == 0
+    finally:
+        os.umask(old)
+    keys = tmp_path / "keys"
+    assert stat.S_IMODE((keys / "identity").stat().st_mode) == 0o600
+    identity = (keys / "identity").read_text()
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    code, _, err = run(argv, capsys)
+    assert code == 2 and err.endswith("identity: No space left on device\n")
+    assert (keys / "identity").read_text() == identity
+    assert sorted(p.name for p in keys.iterdir()) == ["identity", "identity.pub", "known_hosts"]
+
+
+def test_unreadable_inputs_are_one_line_errors(
+    gh: FakeGithub, tmp_path: Path, known_hosts: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = bootstrap(gh, tmp_path, known_hosts, "--owner", "octocat", "--repository", "fleet")
+    os.mkfifo(tmp_path / "fifo")
+    for hosts, reason in ((tmp_path, "is a folder"), (tmp_path / "fifo", "is a FIFO")):
+        code, _, err = run([*argv, "--known-hosts", str(hosts)], capsys)
+        assert code == 2 and f"--known-hosts {hosts}: cannot be read ({reason}" in err
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "identity").write_bytes(b"\xff\xfe\x00binary")
+    code, _, err = run(argv, capsys)
+    assert (code, err.count("\n")) == (2, 1)
+    assert "identity: not a text file (not UTF-8)" in err
+    assert gh.calls() == []

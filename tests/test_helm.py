@@ -502,7 +502,7 @@ def chart_spec(**fields: Any) -> dict[str, Any]:
         ),
         (
             {"install": {"disableOpenApiValidation": True}},
-            r"spec.install.disableOpenApiValidation True: unknown field$",
+            r"spec.install.disableOpenApiValidation: unknown field$",
         ),
     ],
 )

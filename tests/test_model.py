@@ -146,10 +146,9 @@ def test_manifests_use_the_manifest_field_names_only() -> None:
     doc["spec"]["source_ref"] = doc["spec"].pop("sourceRef")
     with pytest.raises(SpecError) as err:
         from_manifest(doc)
-    assert (
-        "spec.source_ref {'kind': 'GitRepository', 'name': 'fleet'}: unknown field (manifests "
-        "use the camelCase name 'sourceRef')"
-    ) in str(err.value)
+    assert ("spec.source_ref: unknown field (manifests use the camelCase name 'sourceRef')") in str(
+        err.value
+    )
     assert "spec.sourceRef" in str(err.value) and "required field is missing" in str(err.value)
 
 

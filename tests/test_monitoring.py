@@ -270,7 +270,7 @@ def test_ready_values_are_checked() -> None:
         ),
         (
             lambda: FluxMonitoringArgs(**{"grafana": {}}),
-            r"^FluxMonitoringArgs: grafana \{\}: unknown field$",
+            r"^FluxMonitoringArgs: grafana: unknown field$",
         ),
         (
             lambda: AlertRule(alert="Flux Down", expr="up == 0"),

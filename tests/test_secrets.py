@@ -367,6 +367,31 @@ def test_init_refuses_to_write_the_key_inside_the_repository(tmp_path: Path) -> 
     assert not list(project.rglob("*.agekey"))
 
 
+def test_init_refuses_a_key_in_another_work_tree_that_does_not_ignore_it(tmp_path: Path) -> None:
+    project = pulumi_project(tmp_path / "project")
+    home = Path(os.environ["HOME"])  # a home folder kept in Git (dotfiles)
+    subprocess.run(["git", "init", "-q", str(home)], check=True)
+    with pytest.raises(ConfigError, match=r"inside the Git work tree .*home, which does not"):
+        init_stack(project, "staging")
+    assert not list(home.rglob("*.agekey"))
+    (home / ".gitignore").write_text("*.agekey\n")
+    result = init_stack(project, "staging")
+    assert result.key_created and stat.S_IMODE(result.key_file.stat().st_mode) == 0o600
+
+
+def test_init_reports_a_key_file_it_cannot_use_in_one_line(tmp_path: Path) -> None:
+    project = pulumi_project(tmp_path / "project")
+    key = tmp_path / "keys" / "k.agekey"
+    key.parent.mkdir()
+    key.write_bytes(b"\xff\xfe binary")
+    with pytest.raises(ConfigError, match=r"^staging: key file .*k\.agekey is not a text file$"):
+        init_stack(project, "staging", key_file=key)
+    key.unlink()
+    key.mkdir()
+    with pytest.raises(ConfigError, match=r"k\.agekey cannot be read \(is a folder"):
+        init_stack(project, "staging", key_file=key)
+
+
 @needs_sops
 def test_init_rules_work_with_sops_and_keep_stacks_apart(tmp_path: Path) -> None:
     project = pulumi_project(tmp_path / "project")

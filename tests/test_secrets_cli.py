@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import stat
 from pathlib import Path
 
@@ -140,3 +141,79 @@ def test_add_commands_hooks_into_an_existing_parser(project: Path) -> None:
     assert args.config == Path(".sops.yaml")
     with pytest.raises(SystemExit):
         parser.parse_args(["secrets"])
+
+
+# --- hostile input: what decrypt and encrypt are given --------------------------------------------
+
+
+def hostile_inputs(root: Path) -> dict[str, str]:
+    """Paths that are not SOPS files, and the one-line reason each must get."""
+    (root / "x.yaml").mkdir()
+    os.mkfifo(root / "pipe.yaml")
+    (root / "gone.yaml").symlink_to(root / "nowhere.yaml")
+    (root / "loop.yaml").symlink_to(root / "loop.yaml")
+    (root / "image.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x00")
+    (root / "wide.yaml").write_bytes("a: 1\n".encode("utf-16"))
+    (root / "nul.yaml").write_bytes(b"a: \x00\x01\n")
+    return {
+        "missing.yaml": "missing.yaml: file not found",
+        "x.yaml": "x.yaml: is a folder; expected a SOPS file (YAML, JSON, .env)",
+        "pipe.yaml": "pipe.yaml: is a FIFO; expected a SOPS file (YAML, JSON, .env)",
+        "gone.yaml": "gone.yaml: file not found (a broken symlink)",
+        "loop.yaml": "loop.yaml: cannot be read (Too many levels of symbolic links)",
+        "image.yaml": "image.yaml: cannot be read (not UTF-8 text)",
+        "wide.yaml": "wide.yaml: cannot be read (not UTF-8 text)",
+        "nul.yaml": "nul.yaml: not valid YAML (control character #x00 not allowed)",
+    }
+
+
+def test_decrypt_and_encrypt_refuse_what_is_not_a_sops_file_in_one_line(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (Path.home() / "bad.agekey").write_text("not a key\n")
+    for name, reason in hostile_inputs(project).items():
+        for argv in (
+            ("decrypt", name),
+            ("decrypt", "--key-file", str(Path.home() / "bad.agekey"), name),  # the file first
+            ("encrypt", name),
+        ):
+            assert gitops(*argv) == 2, argv
+            err = capsys.readouterr().err
+            assert err.startswith(f"gitops: {reason}"), (argv, err)
+            assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@needs_sops
+def test_encrypt_failing_midway_leaves_the_plaintext_file_intact(
+    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gitops("init", "--stack", "staging")
+    secret = project / "clusters/staging/db.sops.yaml"
+    secret.parent.mkdir(parents=True)
+    secret.write_text(SECRET)
+    secret.chmod(0o640)
+    capsys.readouterr()
+
+    def refuse(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", refuse)
+        assert gitops("encrypt", str(secret)) == 2
+    assert capsys.readouterr().err.endswith("db.sops.yaml: No space left on device\n")
+    assert secret.read_text() == SECRET
+    assert sorted(p.name for p in secret.parent.iterdir()) == ["db.sops.yaml"]
+    assert gitops("encrypt", str(secret)) == 0
+    assert TOKEN not in secret.read_text()
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o640  # the file's mode is kept
+
+
+def test_init_writes_the_key_0600_whatever_the_umask(project: Path) -> None:
+    old = os.umask(0)
+    try:
+        assert gitops("init", "--stack", "staging") == 0
+    finally:
+        os.umask(old)
+    key_file = Path.home() / ".config/sops/age/homelab-staging.agekey"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert [p.name for p in key_file.parent.iterdir()] == [key_file.name]  # no temp file left

@@ -403,7 +403,7 @@ BAD_INPUT: list[tuple[Factory, dict[str, Any], str]] = [
     (
         oci,
         {"verify": {"provider": "cosign", "matchOidcIdentity": []}},
-        r"spec.verify.matchOidcIdentity \[\]: unknown field",
+        r"spec.verify.matchOidcIdentity: unknown field",
     ),
     (
         oci,
@@ -432,7 +432,7 @@ BAD_INPUT: list[tuple[Factory, dict[str, Any], str]] = [
         r"must start with oci:// when type is 'oci'",
     ),
     (helm_repo, {"type": "http"}, r"spec.type 'http': expected 'default' or 'oci'"),
-    (helm_repo, {"branch": "main"}, r"spec.branch 'main': unknown field"),
+    (helm_repo, {"branch": "main"}, r"spec.branch: unknown field"),
     (chart, {"version": "latest"}, r"spec.version 'latest': is not a semver range"),
     (chart, {"interval": "ten minutes"}, r"spec.interval 'ten minutes': is not a duration"),
     (chart, {"chart": None}, r"spec.chart: required field is missing"),

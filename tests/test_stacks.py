@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,18 +27,23 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 STACKS = ["staging", "production"]
 
 
-INSTALL = ROOT.parent / "shared" / "flux-install" / "v2.9.4" / "install.yaml"
+# The Flux install manifest the SDK ships: the stacks render it with no setup at all.
+INSTALL = ROOT / "gitops_sdk" / "data" / "flux" / "v2.9.4" / "install.yaml"
+
+
+def no_network(*args: object, **kwargs: object) -> None:
+    raise urllib.error.URLError("no network in this test")
 
 
 @pytest.fixture(scope="module")
 def rendered() -> Iterator[dict[str, list[dict[str, Any]]]]:
-    if not INSTALL.is_file():
-        pytest.skip(
-            "needs ../shared/flux-install (the real Flux install manifest); CI always has it"
-        )
+    # No GITOPS_FLUX_MANIFEST and no network: what a fresh clone offline renders.
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GITOPS_FLUX_MANIFEST", str(INSTALL))
-        yield {s: synth.run_stack_program(ROOT, s).kubernetes_objects() for s in STACKS}
+        mp.delenv("GITOPS_FLUX_MANIFEST", raising=False)
+        mp.setattr(urllib.request, "urlopen", no_network)
+        out = {s: synth.run_stack_program(ROOT, s).kubernetes_objects() for s in STACKS}
+        assert synth.NOTES == []
+        yield out
 
 
 def golden_files(folder: Path) -> dict[str, str]:
@@ -159,21 +166,109 @@ def test_flux_is_installed_on_arm64_before_the_flux_objects(stack: str, rendered
             assert doc["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
 
 
-def test_offline_synth_without_a_manifest_says_what_it_left_out(monkeypatch) -> None:
-    import urllib.error
-    import urllib.request
+def staging_flux(**changes: Any) -> dict[str, Any]:
+    """The staging stack's `gitops:flux` with `changes` over it."""
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    return {**doc["config"]["gitops:flux"], **changes}
 
-    def offline(*args: object, **kwargs: object) -> None:
-        raise urllib.error.URLError("no network")
 
+def test_offline_synth_of_a_release_without_a_shipped_manifest_says_what_it_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The SDK ships 2.9.4's manifest only; another release is downloaded, and offline it cannot.
+    project = stack_copy(tmp_path, flux=staging_flux(version="2.9.5"))
     monkeypatch.delenv("GITOPS_FLUX_MANIFEST", raising=False)
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
-    objects = synth.run_stack_program(ROOT, "staging").kubernetes_objects()
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    objects = synth.run_stack_program(project, "staging").kubernetes_objects()
     kinds = {o["kind"] for o in objects}
     assert {"GitRepository", "Kustomization", "PrometheusRule", "Alert"} <= kinds
     assert not kinds & {"CustomResourceDefinition", "Deployment", "Namespace"}
     (note,) = synth.NOTES
-    assert "Flux install objects left out" in note and "GITOPS_FLUX_MANIFEST" in note
+    assert note == (
+        "Flux install objects left out: staging: Pulumi.staging.yaml: gitops:flux: manifest "
+        "'https://github.com/fluxcd/flux2/releases/download/v2.9.5/install.yaml': cannot "
+        "download it (no network in this test); expected a reachable https:// URL, or a local "
+        "file for offline installs; set GITOPS_FLUX_MANIFEST to a local copy"
+    )
+
+
+def test_offline_synth_renders_the_shipped_flux_install(rendered: dict) -> None:
+    # Every object of the shipped manifest (image controllers only where automation is used).
+    shipped = [d for d in yaml.safe_load_all(INSTALL.read_bytes()) if d]
+    for stack in STACKS:
+        got = {(o["kind"], o["metadata"]["name"]) for o in rendered[stack]}
+        want = {
+            (d["kind"], d["metadata"]["name"])
+            for d in shipped
+            if "image-" not in d["metadata"]["name"] or stack == "production"
+        }
+        assert want <= got, sorted(want - got)
+
+
+def test_a_tampered_shipped_manifest_stops_synth(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gitops_sdk.services import install_manifest
+
+    tampered = INSTALL.read_bytes() + b"---\nkind: Secret\n"
+    monkeypatch.delenv("GITOPS_FLUX_MANIFEST", raising=False)
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(install_manifest, "embedded_manifest", lambda version: tampered)
+    mocks = synth.RecordingMocks()
+    with pytest.raises(
+        RunError,
+        match=r"^staging: Pulumi.staging.yaml: gitops:flux: manifest "
+        r"'embedded:gitops_sdk/data/flux/v2.9.4/install.yaml': sha256 mismatch: expected "
+        r"7a89e214a51b8357f1f723c1baf9ccea38771ddace8872ef2228f3e8bdef59d7, got [0-9a-f]{64} "
+        r"\(the package's copy was changed",
+    ):
+        synth.run_stack_program(ROOT, "staging", mocks)
+    assert mocks.resources == []
+    assert synth.NOTES == []  # refused, never left out with a note
+
+
+def test_the_manifest_env_var_overrides_the_shipped_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A copy with one more object: the override is what gets rendered.
+    local = tmp_path / "install.yaml"
+    extra = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-the-override\n"
+    local.write_bytes(INSTALL.read_bytes() + extra.encode())
+    monkeypatch.setenv("GITOPS_FLUX_MANIFEST", str(local))
+    objects = synth.run_stack_program(ROOT, "staging").kubernetes_objects()
+    assert "from-the-override" in by_name(objects, "ConfigMap")
+    # A missing override is an error naming the variable, never a silent fall back.
+    monkeypatch.setenv("GITOPS_FLUX_MANIFEST", str(tmp_path / "nowhere.yaml"))
+    mocks = synth.RecordingMocks()
+    with pytest.raises(
+        RunError,
+        match=rf"^staging: GITOPS_FLUX_MANIFEST: manifest '{tmp_path}/nowhere.yaml': file not "
+        r"found \(expected a Flux install.yaml",
+    ):
+        synth.run_stack_program(ROOT, "staging", mocks)
+    assert mocks.resources == []
+
+
+def test_the_stacks_manifest_setting_wins_over_the_env_var(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "mine.yaml"
+    extra = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-the-stack\n"
+    local.write_bytes(INSTALL.read_bytes() + extra.encode())
+    project = stack_copy(tmp_path / "project", flux=staging_flux(manifest=str(local)))
+    monkeypatch.setenv("GITOPS_FLUX_MANIFEST", str(tmp_path / "nowhere.yaml"))
+    objects = synth.run_stack_program(project, "staging").kubernetes_objects()
+    assert "from-the-stack" in by_name(objects, "ConfigMap")
+    # A missing file the stack names is its error, never a silent fall back to another copy.
+    gone = tmp_path / "gone.yaml"
+    project = stack_copy(tmp_path / "gone", flux=staging_flux(manifest=str(gone)))
+    monkeypatch.delenv("GITOPS_FLUX_MANIFEST")
+    mocks = synth.RecordingMocks()
+    with pytest.raises(
+        RunError,
+        match=rf"^staging: Pulumi.staging.yaml: gitops:flux.manifest: manifest '{gone}': file "
+        r"not found \(expected a Flux install.yaml",
+    ):
+        synth.run_stack_program(project, "staging", mocks)
+    assert mocks.resources == []
 
 
 def test_bad_stack_config_fails_before_any_registration(tmp_path: Path) -> None:
@@ -388,9 +483,7 @@ def test_flux_objects_depend_on_the_embedded_controller(
 ) -> None:
     from pulumi.runtime.mocks import MockMonitor
 
-    if not INSTALL.is_file():
-        pytest.skip("needs ../shared/flux-install (the real Flux install manifest); CI has it")
-    monkeypatch.setenv("GITOPS_FLUX_MANIFEST", str(INSTALL))
+    monkeypatch.delenv("GITOPS_FLUX_MANIFEST", raising=False)
     seen: dict[str, list[str]] = {}
     original = MockMonitor.RegisterResource
 

@@ -40,9 +40,11 @@ from gitops_sdk.core.fields import (
     Name,
     Namespace,
     SecretKey,
+    check_duration_range,
     check_secret_key,
     from_timedelta,
     re_compile_go,
+    url_check,
 )
 from gitops_sdk.core.model import FILLED, FluxObject, LabelSelector, manifest_kind, manifest_name
 from gitops_sdk.core.refs import ObjectRef
@@ -94,17 +96,14 @@ _ESO_DURATION = re.compile(r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$")
 def _check_eso_duration(value: str) -> str:
     if not _ESO_DURATION.match(value):
         raise ValueError("is not a duration (expected e.g. '1h', '15s', '2h30m', or '0' for once)")
-    return value
+    return check_duration_range(value)
 
 
 EsoDuration = Annotated[str, BeforeValidator(from_timedelta), AfterValidator(_check_eso_duration)]
 """A Go duration (`1h`, `15s`), or `0` for "fetch once"."""
 
 
-def _check_server(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("is not a Vault address (expected e.g. 'https://vault.example.com:8200')")
-    return value
+_check_server = url_check(("http", "https"), "Vault credentials go in spec.provider.vault.auth")
 
 
 class EsoModel(FluxModel):

@@ -18,7 +18,7 @@ from gitops_sdk.api.eso_stores import (
 )
 from gitops_sdk.core.base import Invalid
 from gitops_sdk.core.errors import MISSING
-from gitops_sdk.core.fields import GoRegex, Name, SecretKey
+from gitops_sdk.core.fields import Annotations, GoRegex, Name, SecretKey
 from gitops_sdk.core.model import FILLED
 from gitops_sdk.core.refs import refs_with_paths
 
@@ -152,8 +152,9 @@ class ExternalSecretDataFrom(EsoModel):
 
 
 class TemplateMetadata(EsoModel):
-    annotations: dict[str, str] | None = None
-    labels: dict[str, str] | None = None
+    annotations: Annotations | None = None
+    # Label keys and the total size are checked; values may be templates ESO renders.
+    labels: Annotations | None = None
 
 
 class TemplateRefItem(EsoModel):

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 import pydantic
-from pydantic import PrivateAttr
+from pydantic import AfterValidator, PrivateAttr
 
 from gitops_sdk.api.flagger_analysis import (
     BUILTIN_METRICS,
@@ -36,7 +36,7 @@ from gitops_sdk.api.flagger_analysis import (
 )
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
-from gitops_sdk.core.fields import Name, Namespace
+from gitops_sdk.core.fields import Name, Namespace, url_check
 from gitops_sdk.core.model import FILLED, FluxObject
 
 __all__ = [
@@ -203,6 +203,9 @@ class CanaryService(FluxModel):
     """HTTP or gRPC request timeout (provider dependent)."""
 
 
+_METRICS_HINT = "Flagger reads Prometheus credentials from a MetricTemplate's provider secretRef"
+
+
 class CanarySpec(FluxModel):
     """Spec of a Canary."""
 
@@ -218,7 +221,9 @@ class CanarySpec(FluxModel):
     """Seconds the target may take to make progress before rollback; default 600."""
     autoscaler_ref: AutoscalerRef | None = None
     """Autoscaler Flagger copies for the primary."""
-    metrics_server: str | None = None
+    metrics_server: (
+        Annotated[str, AfterValidator(url_check(("http", "https"), _METRICS_HINT))] | None
+    ) = None
     """Prometheus address; default: Flagger's `-metrics-server`."""
     skip_analysis: bool | None = None
     """Promote without analysis."""

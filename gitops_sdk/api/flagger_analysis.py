@@ -12,7 +12,7 @@ from pydantic import AfterValidator
 
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING
-from gitops_sdk.core.fields import Duration, Name, Namespace
+from gitops_sdk.core.fields import Duration, Name, Namespace, url_check
 
 __all__ = [
     "BUILTIN_METRICS",
@@ -164,12 +164,9 @@ _WEBHOOK_TYPES = Literal[
 ]
 
 
-def _check_url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value):
-        raise ValueError(
-            "must be an http:// or https:// URL, e.g. 'http://flagger-loadtester.test/'"
-        )
-    return value
+_check_url = url_check(
+    ("http", "https"), "pass credentials in the webhook's metadata or the receiver's own config"
+)
 
 
 class CanaryWebhook(FluxModel):

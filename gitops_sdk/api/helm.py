@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 
 import pydantic
-from pydantic import AfterValidator, Field, JsonValue, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from gitops_sdk.api.kustomize import (
     CommonMetadata,
@@ -14,6 +14,7 @@ from gitops_sdk.api.kustomize import (
     DependencyReference,
     IgnoreRule,
     Image,
+    KindReference,
     KubeConfigReference,
     Patch,
 )
@@ -22,6 +23,7 @@ from gitops_sdk.core.errors import MISSING
 from gitops_sdk.core.fields import (
     Annotations,
     Duration,
+    JsonObject,
     Labels,
     Name,
     Namespace,
@@ -108,19 +110,12 @@ ChartKind = Literal["OCIRepository", "HelmChart", "ExternalArtifact"]
 """The kinds `chartRef` can point at."""
 
 
-class HelmChartSourceReference(ObjectRef):
+class HelmChartSourceReference(KindReference):
     """The source of a chart template; build it from the object or by name."""
 
     expected_kinds = get_args(ChartSourceKind)
-
-    api_version: str | None = None
-    """API version of the source; default: the served one."""
     kind: ChartSourceKind
     """Kind of the source."""
-    name: Name
-    """Name of the source."""
-    namespace: Namespace | None = None
-    """Namespace of the source; default: the HelmRelease's."""
 
 
 class HelmChartTemplateVerification(FluxModel):
@@ -171,19 +166,12 @@ class HelmChartTemplate(FluxModel):
     """Chart, version and source."""
 
 
-class ChartReference(ObjectRef):
+class ChartReference(KindReference):
     """A chart Flux already fetched: an OCIRepository, HelmChart or ExternalArtifact."""
 
     expected_kinds = get_args(ChartKind)
-
-    api_version: str | None = None
-    """API version of the object; default: the served one."""
     kind: ChartKind
     """Kind of the object."""
-    name: Name
-    """Name of the object."""
-    namespace: Namespace | None = None
-    """Namespace of the object; default: the HelmRelease's."""
 
 
 # --- references, values ----------------------------------------------------------------------
@@ -264,7 +252,29 @@ _Crds = Literal["Skip", "Create", "CreateReplace"]
 _ServerSideApply = Literal["enabled", "disabled", "auto"]
 
 
-class Install(FluxModel):
+class _HooksAndWaits(FluxModel):
+    """Switches install, upgrade and rollback share."""
+
+    disable_hooks: bool | None = None
+    """Do not run the chart's hooks; default false."""
+    disable_wait: bool | None = None
+    """Do not wait for resources to be ready; default false."""
+    disable_wait_for_jobs: bool | None = None
+    """Do not wait for Jobs to complete; default false."""
+
+
+class _Checks(_HooksAndWaits):
+    """Switches install and upgrade share: which checks Helm skips."""
+
+    disable_open_api_validation: bool | None = Field(default=None, alias="disableOpenAPIValidation")
+    """Do not validate the rendered manifests against the Kubernetes OpenAPI schema."""
+    disable_schema_validation: bool | None = None
+    """Do not validate values against the chart's JSON schema; default false."""
+    disable_take_ownership: bool | None = None
+    """Do not adopt existing objects the release renders; default false."""
+
+
+class Install(_Checks):
     """How to install the release."""
 
     timeout: Duration | None = None
@@ -277,18 +287,6 @@ class Install(FluxModel):
     """What to do with the chart's CRDs; default `Create`."""
     create_namespace: bool | None = None
     """Create the target namespace; default false."""
-    disable_hooks: bool | None = None
-    """Do not run the chart's hooks; default false."""
-    disable_open_api_validation: bool | None = Field(default=None, alias="disableOpenAPIValidation")
-    """Do not validate the rendered manifests against the Kubernetes OpenAPI schema."""
-    disable_schema_validation: bool | None = None
-    """Do not validate values against the chart's JSON schema; default false."""
-    disable_take_ownership: bool | None = None
-    """Do not adopt existing objects the release renders; default false."""
-    disable_wait: bool | None = None
-    """Do not wait for resources to be ready; default false."""
-    disable_wait_for_jobs: bool | None = None
-    """Do not wait for Jobs to complete; default false."""
     replace: bool | None = None
     """Reuse the name of a deleted release still in the history; default false."""
     server_side_apply: bool | None = None
@@ -297,7 +295,7 @@ class Install(FluxModel):
     """Deprecated: use `crds='Skip'`."""
 
 
-class Upgrade(FluxModel):
+class Upgrade(_Checks):
     """How to upgrade the release."""
 
     timeout: Duration | None = None
@@ -312,18 +310,6 @@ class Upgrade(FluxModel):
     """What to do when the chart name changes; default `Reinstall`."""
     cleanup_on_fail: bool | None = None
     """Delete new resources when the upgrade fails; default false."""
-    disable_hooks: bool | None = None
-    """Do not run the chart's hooks; default false."""
-    disable_open_api_validation: bool | None = Field(default=None, alias="disableOpenAPIValidation")
-    """Do not validate the rendered manifests against the Kubernetes OpenAPI schema."""
-    disable_schema_validation: bool | None = None
-    """Do not validate values against the chart's JSON schema; default false."""
-    disable_take_ownership: bool | None = None
-    """Do not adopt existing objects the release renders; default false."""
-    disable_wait: bool | None = None
-    """Do not wait for resources to be ready; default false."""
-    disable_wait_for_jobs: bool | None = None
-    """Do not wait for Jobs to complete; default false."""
     force: bool | None = None
     """Replace resources (delete and recreate) when needed; ignored with server-side apply."""
     preserve_values: bool | None = None
@@ -354,19 +340,13 @@ class Test(FluxModel):
     """Timeout of the tests; default: the HelmRelease's `timeout`."""
 
 
-class Rollback(FluxModel):
+class Rollback(_HooksAndWaits):
     """How to roll back when remediating a failed upgrade."""
 
     timeout: Duration | None = None
     """Timeout of the rollback; default: the HelmRelease's `timeout`."""
     cleanup_on_fail: bool | None = None
     """Delete new resources when the rollback fails; default false."""
-    disable_hooks: bool | None = None
-    """Do not run the chart's hooks; default false."""
-    disable_wait: bool | None = None
-    """Do not wait for resources to be ready; default false."""
-    disable_wait_for_jobs: bool | None = None
-    """Do not wait for Jobs to complete; default false."""
     force: bool | None = None
     """Replace resources when needed; ignored with server-side apply; default false."""
     recreate: bool | None = None
@@ -446,7 +426,7 @@ class HelmReleaseSpec(FluxModel):
     """Install into a remote cluster; default: the cluster Flux runs in."""
     depends_on: list[HelmReleaseDependencyReference] | None = None
     """HelmReleases that must be ready first; default: none."""
-    values: dict[str, JsonValue] | None = None
+    values: JsonObject | None = None
     """Inline values, rendered verbatim; they win over `values_from` without a target path."""
     values_from: list[ValuesReference] | None = None
     """Values from ConfigMaps and Secrets, merged in order; default: none."""

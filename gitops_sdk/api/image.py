@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 import pydantic
 from pydantic import AfterValidator
 
+from gitops_sdk.api.image_refs import ImageName
 from gitops_sdk.api.source import NamespaceSelector
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING
@@ -53,50 +54,6 @@ REMOVED_VERSIONS = {"v1beta1": "Flux 2.7", "v1beta2": "Flux 2.9"}
 
 
 # --- ImageRepository -----------------------------------------------------------------------------
-
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-# One path component of a repository name (distribution/reference).
-_REPO_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-
-
-def _check_image(value: str) -> str:
-    if not value or any(c.isspace() for c in value):
-        raise ValueError("is not an image repository (expected e.g. 'ghcr.io/org/app')")
-    bare, scheme, tag, digest = value, "", "", ""
-    if m := _SCHEME.match(bare):
-        scheme, bare = m.group(), bare[m.end() :]
-    if "@" in bare:
-        bare, _, digest = bare.partition("@")
-    head, slash, last = bare.rpartition("/")
-    if ":" in last:
-        last, _, tag = last.partition(":")
-        bare = head + slash + last
-    if scheme or tag or digest:
-        found = [
-            f"{what} ({text!r})"
-            for what, text in (
-                ("a scheme", scheme),
-                ("a tag", tag and ":" + tag),
-                ("a digest", digest and "@" + digest),
-            )
-            if text
-        ]
-        why = " (an ImagePolicy picks the tag)" if tag or digest else ""
-        raise ValueError(f"must not contain {' or '.join(found)}: use {bare!r}{why}")
-    parts = bare.split("/")
-    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
-        parts = parts[1:]
-    for part in parts:
-        if not _REPO_COMPONENT.match(part):
-            raise ValueError(
-                f"is not an image repository: path component {part!r} must be lowercase "
-                "letters and digits, separated by '.', '_', '__' or '-'"
-            )
-    return value
-
-
-ImageName = Annotated[str, AfterValidator(_check_image)]
-"""An image repository without tag or digest, e.g. `nginx` or `ghcr.io/org/app`."""
 
 
 def _check_exclusion_list(value: list[str]) -> list[str]:

@@ -31,10 +31,12 @@ from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.fields import (
     CpuQuantity,
     Duration,
+    FreeObject,
     MemoryQuantity,
     Name,
     Namespace,
     check_labels,
+    check_url,
 )
 
 __all__ = [
@@ -146,6 +148,8 @@ def _check_source(value: Any) -> Any:
             )
         if "://" in value and not value.startswith("https://"):
             raise ValueError("is not an https:// URL or a local file path")
+        if "://" in value:
+            return check_url(value, ("https",), "download it and point manifest at the file")
         if not value.strip():
             raise ValueError("is empty (expected an https:// URL or a local file path)")
     return value
@@ -271,7 +275,7 @@ class Scheduling(FluxModel):
     """More node labels to require, e.g. `{node-role.homelab/flux: "true"}`. Default: none."""
     tolerations: list[Toleration] = []
     """Taints the controllers tolerate, e.g. a control-plane taint. Default: none."""
-    affinity: Annotated[dict[str, Any], AfterValidator(_check_affinity)] | None = None
+    affinity: Annotated[FreeObject, AfterValidator(_check_affinity)] | None = None
     """A Kubernetes `affinity` (camelCase, as in a pod spec); the architecture term is added to
     each of its node selector terms. Default: none."""
     priority_class_name: Name | None = None

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 import pydantic
 from pydantic import AfterValidator, StringConstraints
 
+from gitops_sdk.api.cel import CelExpression
+from gitops_sdk.api.image_refs import ImageDigest, ImageTag, check_repository
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.fields import Annotations, Duration, Labels, Name, Namespace
 from gitops_sdk.core.model import FILLED, FluxObject, flux_kinds
@@ -33,6 +35,7 @@ __all__ = [
     "HealthCheckReference",
     "IgnoreRule",
     "Image",
+    "KindReference",
     "KubeConfigReference",
     "Kustomization",
     "KustomizationSpec",
@@ -79,17 +82,21 @@ class Patch(FluxModel):
     """Objects to patch; default: those a strategic merge patch names (JSON6902 needs one)."""
 
 
+def _check_image_name(value: str) -> str:
+    return check_repository(value, " (set the tag in newTag, the digest in digest)")
+
+
 class Image(FluxModel):
     """An image override, like the `images` entry of a kustomization.yaml."""
 
-    name: str
+    name: Annotated[str, AfterValidator(_check_image_name)]
     """Image name to match in the manifests, without tag."""
-    new_name: str | None = None
-    """Replacement image name; default: unchanged."""
-    new_tag: str | None = None
+    new_name: Annotated[str, AfterValidator(_check_image_name)] | None = None
+    """Replacement image name, without tag; default: unchanged."""
+    new_tag: ImageTag | None = None
     """Replacement tag; default: unchanged; ignored when `digest` is set."""
-    digest: str | None = None
-    """Replacement digest; wins over `new_tag`."""
+    digest: ImageDigest | None = None
+    """Replacement digest, `sha256:<64 hex>`; wins over `new_tag`."""
 
 
 class IgnoreRule(FluxModel):
@@ -108,11 +115,11 @@ class CustomHealthCheck(FluxModel):
     """API version of the resources; only its group is matched."""
     kind: str | None = None
     """Kind of the resources; default: every kind of the group."""
-    current: str
+    current: CelExpression
     """CEL expression true when the resource is healthy."""
-    in_progress: str | None = None
+    in_progress: CelExpression | None = None
     """CEL expression true while the resource is still progressing; default: none."""
-    failed: str | None = None
+    failed: CelExpression | None = None
     """CEL expression true when the resource has failed; default: none."""
 
 
@@ -157,7 +164,7 @@ class DependencyReference(ObjectRef):
     """Name of the dependency."""
     namespace: Namespace | None = None
     """Namespace of the dependency; default: the referrer's."""
-    ready_expr: str | None = None
+    ready_expr: CelExpression | None = None
     """CEL readiness check (vars `self`, `dep`); default: the dependency's Ready condition."""
 
 
@@ -167,19 +174,26 @@ SourceKind = Literal["OCIRepository", "GitRepository", "Bucket", "ExternalArtifa
 """The source kinds a Kustomization can build from."""
 
 
-class SourceReference(ObjectRef):
+class KindReference(ObjectRef):
+    """A reference to an object of one of `expected_kinds`, optionally in another namespace;
+    build it from the object or by name. Subclasses narrow `kind`."""
+
+    api_version: str | None = None
+    """API version of the object; default: the served one."""
+    kind: str
+    """Kind of the object."""
+    name: Name
+    """Name of the object."""
+    namespace: Namespace | None = None
+    """Namespace of the object; default: the referrer's."""
+
+
+class SourceReference(KindReference):
     """The source whose artifact a Kustomization builds; build it from the object or by name."""
 
     expected_kinds = get_args(SourceKind)
-
-    api_version: str | None = None
-    """API version of the source; default: the served one."""
     kind: SourceKind
     """Kind of the source."""
-    name: Name
-    """Name of the source."""
-    namespace: Namespace | None = None
-    """Namespace of the source; default: the Kustomization's."""
 
 
 class HealthCheckReference(NamespacedObjectKindReference):

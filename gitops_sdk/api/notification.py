@@ -12,9 +12,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
 import pydantic
 from pydantic import AfterValidator
 
+from gitops_sdk.api.cel import CelExpression
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING
-from gitops_sdk.core.fields import Duration, GoRegex, Name, Namespace, ShortDuration
+from gitops_sdk.core.fields import (
+    Duration,
+    GoRegex,
+    Name,
+    Namespace,
+    ShortDuration,
+    check_address,
+    url_check,
+)
 from gitops_sdk.core.model import FILLED, FluxObject
 from gitops_sdk.core.refs import ObjectRef, SecretRef
 
@@ -116,10 +125,15 @@ ProviderType = Literal[
 _COMMIT_STATUS_TYPES = ("github", "gitlab", "gitea", "bitbucketserver", "bitbucket", "azuredevops")
 
 
-def _check_proxy(value: str) -> str:
-    if not re.match(r"^(http|https)://.*$", value):
-        raise ValueError("must start with http:// or https://")
-    return value
+def _check_address(value: str) -> str:
+    return check_address(
+        value,
+        "put the address in the Secret named by spec.secretRef (key 'address'), not in "
+        "spec.address",
+    )
+
+
+_check_proxy = url_check(("http", "https"), "use proxySecretRef (keys address, username, password)")
 
 
 class ProviderSpec(FluxModel):
@@ -127,7 +141,7 @@ class ProviderSpec(FluxModel):
 
     type: Annotated[ProviderType, _one_of("Provider", get_args(ProviderType))]
     """Which service to send events to, e.g. `slack`, `msteams`, `github`, `generic`."""
-    address: Annotated[str, _max_length(2048)] | None = None
+    address: Annotated[str, AfterValidator(_check_address), _max_length(2048)] | None = None
     """Endpoint (URL, project, topic, ... by type); the Secret's `address` key overrides it."""
     channel: Annotated[str, _max_length(2048)] | None = None
     """Destination channel, for types that have channels."""
@@ -147,7 +161,7 @@ class ProviderSpec(FluxModel):
     """Timeout of sending one event (no hours); default `15s`."""
     interval: Duration | None = None
     """Deprecated and unused in v1beta3."""
-    commit_status_expr: str | None = None
+    commit_status_expr: CelExpression | None = None
     """CEL (vars `event`, `provider`, `alert`) giving the commit status; git status types only."""
     suspend: bool | None = None
     """Stop sending events; default false."""
@@ -313,14 +327,11 @@ ReceiverType = Literal[
 class ReceiverResource(CrossNamespaceObjectReference):
     """An object (or, with name `*`, objects) a Receiver asks Flux to reconcile."""
 
-    filter: str | None = None
+    filter: CelExpression | None = None
     """CEL over `res`, `req` (and `claims`), ANDed with resourceFilter; default: none."""
 
 
-def _check_issuer(value: str) -> str:
-    if not re.match(r"^https?://", value):
-        raise ValueError("must start with http:// or https://")
-    return value
+_check_issuer = url_check(("http", "https"), "an issuer URL carries no credentials")
 
 
 def _check_cel_identifier(value: str) -> str:
@@ -332,7 +343,7 @@ def _check_cel_identifier(value: str) -> str:
 class OIDCValidation(FluxModel):
     """A CEL check over the token's claims (and variables)."""
 
-    expression: str
+    expression: CelExpression
     """CEL boolean expression; the request is rejected when it is false."""
     message: str
     """Message returned to the caller when the expression is false."""
@@ -343,7 +354,7 @@ class OIDCVariable(FluxModel):
 
     name: Annotated[str, AfterValidator(_check_cel_identifier)]
     """Variable name: a CEL identifier."""
-    expression: str
+    expression: CelExpression
     """CEL expression over `claims` and earlier variables."""
 
 
@@ -373,7 +384,7 @@ class ReceiverSpec(FluxModel):
     """Secret with key `token` (gcr: also `email`, `audience`); required unless generic-oidc."""
     oidc_providers: list[OIDCProvider] | None = None
     """OIDC issuers authenticating requests; only, and required, for generic-oidc."""
-    resource_filter: str | None = None
+    resource_filter: CelExpression | None = None
     """CEL over `res`, `req` (and `claims`) deciding per resource; default: none."""
     interval: Duration | None = None
     """How often to reconcile the Receiver with its Secret; default `10m`."""

@@ -1,5 +1,5 @@
-"""Facts about the pinned Flux release: its version, controllers, image tags and the labels its
-install manifest uses."""
+"""Facts about the pinned Flux release: its version, controllers, image tags, the labels its
+install manifest uses and the sha256 of the copy of that manifest the package ships."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_COMPONENTS",
     "FLUX_VERSION",
     "IMPERSONATING",
+    "MANIFEST_SHA256",
     "NO_CROSS_NAMESPACE_REFS",
     "OS_LABEL",
     "RELEASE_IMAGE_TAGS",
@@ -29,6 +30,13 @@ FLUX_VERSION = "2.9.4"
 
 RELEASE_URL = "https://github.com/fluxcd/flux2/releases/download/v{version}/install.yaml"
 """Where each Flux release publishes its install manifest."""
+
+MANIFEST_SHA256: Mapping[str, str] = {
+    "2.9.4": "7a89e214a51b8357f1f723c1baf9ccea38771ddace8872ef2228f3e8bdef59d7",
+}
+"""The sha256 of the install manifest the package ships per Flux release
+(`gitops_sdk/data/flux/v<version>/install.yaml`): read by default, offline, and refused if its
+bytes differ. A release missing here is downloaded from `RELEASE_URL`."""
 
 FluxController = Literal[
     "source-controller",

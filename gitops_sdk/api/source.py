@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self, get_args
-from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import AfterValidator
 
+from gitops_sdk.api.image_refs import ImageDigest, ImageTag
 from gitops_sdk.core.base import FluxModel, Invalid
-from gitops_sdk.core.fields import Duration, GoRegex, SemverRange, ShortDuration
+from gitops_sdk.core.fields import (
+    Duration,
+    GoRegex,
+    SemverRange,
+    ShortDuration,
+    url_check,
+    url_secret,
+)
 from gitops_sdk.core.model import FILLED, FluxObject
 from gitops_sdk.core.refs import (
     LocalObjectReference,
@@ -36,6 +43,7 @@ __all__ = [
     "HelmRepository",
     "HelmRepositoryAccessFrom",
     "HelmRepositorySpec",
+    "HelmUrl",
     "LocalHelmChartSourceReference",
     "NamespaceSelector",
     "OCILayerSelector",
@@ -44,6 +52,7 @@ __all__ = [
     "OCIRepositorySpec",
     "OCIRepositoryVerification",
     "OIDCIdentityMatch",
+    "OciUrl",
 ]
 
 API_VERSION = "source.toolkit.fluxcd.io/v1"
@@ -54,24 +63,17 @@ _REMOVED_OCI = {"v1beta2": "Flux 2.8"}
 _SCP_LIKE = re.compile(r"^(?P<user>[^@/:]+)@(?P<host>[^:/]+):(?P<path>[^/].*)$")
 
 
+_SECRET_REF_HINT = "put credentials in the Secret named by spec.secretRef"
+_check_git = url_check(
+    ("http", "https", "ssh"), _SECRET_REF_HINT + " (gitops:gitCredentials in stack config)"
+)
+
+
 def _check_git_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.password is not None:
-        # Shown without the password: it would end up in the cluster, the state and the logs.
-        host = parts.netloc.rpartition("@")[2]
-        masked = parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
-        raise Invalid(
-            "",
-            masked,
-            "holds a password; put credentials in the Secret named by spec.secretRef "
-            "(gitops:gitCredentials in stack config)",
-        )
-    if m := _SCP_LIKE.match(value):
+    if (m := _SCP_LIKE.match(value)) and not url_secret(value):
         suggestion = f"ssh://{m['user']}@{m['host']}/{m['path']}"
         raise ValueError(f"is an scp-like address, which Flux does not accept; use {suggestion!r}")
-    if not re.fullmatch(r"(http|https|ssh)://.*", value):
-        raise ValueError("must start with http://, https:// or ssh://")
-    return value
+    return _check_git(value)
 
 
 GitUrl = Annotated[str, AfterValidator(_check_git_url)]
@@ -174,22 +176,20 @@ class GitRepository(FluxObject):
 # --- OCIRepository -------------------------------------------------------------------------------
 
 
-def _check_oci_url(value: str) -> str:
-    if not re.fullmatch(r"oci://.*", value):
-        raise ValueError("must start with oci://")
-    return value
+OciUrl = Annotated[str, AfterValidator(url_check(("oci",), _SECRET_REF_HINT))]
+"""An `oci://` URL of a registry repository."""
 
 
 class OCIRepositoryRef(FluxModel):
     """Which artifact to pull; precedence digest > semver > tag."""
 
-    tag: str | None = None
+    tag: ImageTag | None = None
     """Tag to pull; default `latest` when no ref is given."""
     semver: SemverRange | None = None
     """Semver range of tags to pick the newest from; takes precedence over `tag`."""
     semver_filter: GoRegex | None = None
     """Go regexp the tags inside the semver range must match; default: no filter."""
-    digest: str | None = None
+    digest: ImageDigest | None = None
     """Digest to pull, `sha256:<hash>`; takes precedence over `semver` and `tag`."""
 
 
@@ -234,7 +234,7 @@ class OCIRepositoryVerification(HelmChartVerification):
 class OCIRepositorySpec(FluxModel):
     """Spec of an OCIRepository."""
 
-    url: str
+    url: OciUrl
     """Repository URL, `oci://` followed by registry and path."""
     interval: Duration
     """How often to check for new artifacts."""
@@ -263,8 +263,6 @@ class OCIRepositorySpec(FluxModel):
     suspend: bool | None = None
     """Stop reconciling; default `false`."""
 
-    _url = pydantic.field_validator("url")(classmethod(lambda cls, v: _check_oci_url(v)))
-
 
 class OCIRepository(FluxObject):
     """An artifact in an OCI registry that Flux pulls and packages as an artifact."""
@@ -283,10 +281,8 @@ class OCIRepository(FluxObject):
 # --- HelmRepository ------------------------------------------------------------------------------
 
 
-def _check_helm_url(value: str) -> str:
-    if not re.fullmatch(r"(http|https|oci)://.*", value):
-        raise ValueError("must start with http://, https:// or oci://")
-    return value
+HelmUrl = Annotated[str, AfterValidator(url_check(("http", "https", "oci"), _SECRET_REF_HINT))]
+"""A Helm repository URL: `http://` or `https://` for an index, `oci://` for a registry."""
 
 
 class NamespaceSelector(FluxModel):
@@ -306,7 +302,7 @@ class HelmRepositoryAccessFrom(FluxModel):
 class HelmRepositorySpec(FluxModel):
     """Spec of a HelmRepository."""
 
-    url: str
+    url: HelmUrl
     """Repository URL: `http://` or `https://` for an index, `oci://` with type `oci`."""
     type: Literal["default", "oci"] | None = None
     """`default` (an HTTP/S index) or `oci` (maintenance mode: prefer OCIRepository)."""
@@ -328,8 +324,6 @@ class HelmRepositorySpec(FluxModel):
     """Cross-namespace access list; provisional and not implemented by Flux."""
     suspend: bool | None = None
     """Stop reconciling; default `false`."""
-
-    _url = pydantic.field_validator("url")(classmethod(lambda cls, v: _check_helm_url(v)))
 
     @pydantic.model_validator(mode="after")
     def _oci_url_needs_oci_type(self) -> Self:

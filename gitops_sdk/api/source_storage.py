@@ -3,17 +3,17 @@ ExternalArtifact (an artifact another controller produces)."""
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import pydantic
+from pydantic import AfterValidator
 
 from gitops_sdk.api.source import (
     API_VERSION,
     REMOVED_VERSIONS,
 )
 from gitops_sdk.core.base import FluxModel, Invalid
-from gitops_sdk.core.fields import Duration, ShortDuration
+from gitops_sdk.core.fields import Duration, ShortDuration, check_endpoint, url_check
 from gitops_sdk.core.model import FILLED, FluxObject
 from gitops_sdk.core.refs import (
     NamespacedObjectKindReference,
@@ -32,10 +32,11 @@ __all__ = [
 # --- Bucket --------------------------------------------------------------------------------------
 
 
-def _check_sts_endpoint(value: str) -> str:
-    if not re.fullmatch(r"(http|https)://.*", value):
-        raise ValueError("must start with http:// or https://")
-    return value
+_HINT = "put credentials in the Secret named by secretRef"
+
+
+def _check_endpoint(value: str) -> str:
+    return check_endpoint(value, _HINT)
 
 
 class BucketSTSSpec(FluxModel):
@@ -43,16 +44,12 @@ class BucketSTSSpec(FluxModel):
 
     provider: Literal["aws", "ldap"]
     """STS flavour: `aws` (with Bucket provider `aws`) or `ldap` (with provider `generic`)."""
-    endpoint: str
+    endpoint: Annotated[str, AfterValidator(url_check(("http", "https"), _HINT))]
     """STS endpoint, `http://` or `https://`."""
     secret_ref: SecretRef | None = None
     """LDAP credentials: keys `username`, `password`; `ldap` only; default: none."""
     cert_secret_ref: SecretRef | None = None
     """TLS client certificate and/or CA for the STS endpoint; `ldap` only; default: none."""
-
-    _endpoint = pydantic.field_validator("endpoint")(
-        classmethod(lambda cls, v: _check_sts_endpoint(v))
-    )
 
 
 class BucketSpec(FluxModel):
@@ -60,8 +57,9 @@ class BucketSpec(FluxModel):
 
     bucket_name: str
     """Name of the object storage bucket."""
-    endpoint: str
-    """Object storage address, e.g. `s3.amazonaws.com` or `minio.minio.svc:9000`."""
+    endpoint: Annotated[str, AfterValidator(_check_endpoint)]
+    """Object storage address, `host[:port]` (e.g. `s3.amazonaws.com`, `minio.minio.svc:9000`)
+    or, for Azure, an `https://` URL."""
     interval: Duration
     """How often to check the bucket for changes."""
     provider: Literal["generic", "aws", "azure", "gcp"] | None = None

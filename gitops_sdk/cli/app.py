@@ -7,15 +7,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 import pulumi
 
 from gitops_sdk.cli import github as github_cli
 from gitops_sdk.cli import images as automation_cli
 from gitops_sdk.cli import secrets as secrets_cli
-from gitops_sdk.core.errors import GitopsError
+from gitops_sdk.core.errors import ConfigError, GitopsError
 from gitops_sdk.core.model import flux_kinds, from_manifest
-from gitops_sdk.services.crds import validate_tree
+from gitops_sdk.services.crds import CrdSet, TreeReport, check_tree, load_crds
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.graph import FluxGraph
 
@@ -26,22 +27,43 @@ def _objects(project: Path, stack: str) -> list[dict[str, object]]:
     return synth.run_stack_program(project, stack).kubernetes_objects()
 
 
+def _report(report: TreeReport, problems_to: TextIO) -> int:
+    """Print what `check_tree` found; exit 2 when something could not be checked, else 1 when
+    a document breaks its schema."""
+    for line in report.errors:
+        print(f"gitops: {line}", file=sys.stderr)
+    for line in report.problems:
+        print(line, file=problems_to)
+    if report.problems:
+        print(f"{len(report.problems)} problem(s)", file=sys.stderr)
+    return 2 if report.errors else 1 if report.problems else 0
+
+
+def _crds(paths: list[Path]) -> CrdSet:
+    """The CRDs, read before anything else runs; none at all is a ConfigError."""
+    crds = load_crds(paths)
+    if not crds.schemas:
+        for line in crds.errors:
+            print(f"gitops: {line}", file=sys.stderr)
+        raise ConfigError(f"{_shown(paths)}: no CustomResourceDefinitions found")
+    return crds
+
+
 def cmd_synth(args: argparse.Namespace) -> int:
     synth.previous_output(args.out)  # refuse a bad --out before running the program
+    crds = _crds(args.crds) if args.crds else None
     objects = _objects(args.project_dir, args.stack)
     paths = synth.write(objects, args.out)
     print(f"{args.stack}: wrote {len(paths)} objects to {args.out}")
     print(synth.summary(objects))
     for line in synth.NOTES:
         print(f"note: {line}", file=sys.stderr)
-    if args.crds:
-        problems = validate_tree(args.out, args.crds)
-        for line in problems:
-            print(line, file=sys.stderr)
-        if problems:
-            return 1
+    if crds is None:
+        return 0
+    code = _report(check_tree(args.out, crds), sys.stderr)
+    if code == 0:
         print(f"all objects valid against the CRDs in {_shown(args.crds)}")
-    return 0
+    return code
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
@@ -60,14 +82,10 @@ def _shown(paths: list[Path]) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    problems = validate_tree(args.path, args.crds)
-    for line in problems:
-        print(line)
-    if problems:
-        print(f"{len(problems)} problem(s)", file=sys.stderr)
-        return 1
-    print(f"{args.path}: valid against {_shown(args.crds)}")
-    return 0
+    code = _report(check_tree(args.path, _crds(args.crds)), sys.stdout)
+    if code == 0:
+        print(f"{args.path}: valid against {_shown(args.crds)}")
+    return code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -131,4 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except (GitopsError, pulumi.RunError) as err:
         print(f"gitops: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file the command writes or reads outside the checks above
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"gitops: {where}{err.strerror or err}", file=sys.stderr)
         return 2

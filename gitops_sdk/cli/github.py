@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from gitops_sdk.core.errors import ConfigError, GitopsError, stack_context
+from gitops_sdk.services.atomic import PRIVATE, write_atomic
 from gitops_sdk.services.github import IDENTITY_CONFIG, ClientOptions, GithubClient
 from gitops_sdk.services.github_urls import GITHUB_API_URL, git_host, ssh_url
+from gitops_sdk.services.project import ignore_in_git
+from gitops_sdk.services.sops_files import read_regular
 from gitops_sdk.services.ssh_keys import (
     GITHUB_KNOWN_HOSTS,
     SSHKeyPair,
@@ -94,29 +97,43 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     g.set_defaults(func=cmd_bootstrap_github)
 
 
+def _read_text(path: Path, what: str) -> str:
+    """A file's text, or a one-line ConfigError (missing, a folder or FIFO, not UTF-8)."""
+    try:
+        return read_regular(path).decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path}: file not found") from None
+    except OSError as err:
+        raise ConfigError(f"{what} {path}: cannot be read ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path}: not a text file (not UTF-8)") from None
+
+
 def _key_pair(out_dir: Path, algorithm: Any) -> tuple[SSHKeyPair, bool]:
     identity = out_dir / IDENTITY
-    if identity.is_file():
+    if os.path.lexists(identity):
         try:
-            return load_ssh_key(identity.read_text()), True
+            return load_ssh_key(_read_text(identity, "identity")), True
         except ValueError as err:
             raise ConfigError(f"{identity}: {err}") from None
     return generate_ssh_key(algorithm), False
 
 
 def _write_private(path: Path, text: str) -> None:
+    # Mode 0600 from the first byte, whatever the umask; atomic, so a crash never leaves half
+    # a key that the next run would try to reuse.
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    path.chmod(0o600)
+    write_atomic(path, text, mode=PRIVATE)
 
 
 def _stack_repository_url(project_dir: Path, stack: str) -> str | None:
     path = stack_file(project_dir, stack)
     if not path.is_file():
         return None
-    repository = load_stack_file(path).get("repository")
+    try:
+        repository = load_stack_file(path).get("repository")
+    except (OSError, ValueError, TypeError, RecursionError) as err:
+        raise ConfigError(f"{path.name}: cannot be read ({type(err).__name__})") from None
     url = repository.get("url") if isinstance(repository, dict) else None
     return str(url) if url else None
 
@@ -142,9 +159,7 @@ def _bootstrap(args: argparse.Namespace) -> None:
         )
     host = git_host(args.base_url)
     if args.known_hosts is not None:
-        if not args.known_hosts.is_file():
-            raise ConfigError(f"--known-hosts {args.known_hosts}: file not found")
-        known_hosts = args.known_hosts.read_text()
+        known_hosts = _read_text(args.known_hosts, "--known-hosts")
     elif host == "github.com":
         known_hosts = GITHUB_KNOWN_HOSTS
     else:
@@ -156,6 +171,13 @@ def _bootstrap(args: argparse.Namespace) -> None:
     title: str = args.title or f"flux-{stack}"
     read_only = not args.read_write_key
     full = f"{args.owner}/{args.repository}"
+    # Before any API call: a private key inside a Git work tree must be ignored by Git.
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out-dir {out_dir}: cannot create it ({err.strerror})") from None
+    ignored = ignore_in_git(out_dir / IDENTITY)
+    pair, reused = _key_pair(out_dir, args.key_algorithm)  # a bad key file stops us here too
 
     with GithubClient(args.owner, args.repository, token, args.base_url, CLIENT_OPTIONS) as client:
         if client.exists():
@@ -171,15 +193,16 @@ def _bootstrap(args: argparse.Namespace) -> None:
             print(f"{stack}: created {kind} repository {full} ({account})")
         # Write the key before registering it: a failure later leaves a key the next run
         # reuses (and adopts), never a registered key whose private half is lost.
-        pair, reused = _key_pair(out_dir, args.key_algorithm)
         _write_private(out_dir / IDENTITY, pair.private_key)
-        (out_dir / IDENTITY_PUB).write_text(pair.public_key + "\n")
-        (out_dir / KNOWN_HOSTS).write_text(known_hosts)
+        write_atomic(out_dir / IDENTITY_PUB, pair.public_key + "\n")
+        write_atomic(out_dir / KNOWN_HOSTS, known_hosts)
         state = "kept" if reused else "wrote"
         print(
             f"{stack}: {state} {out_dir / IDENTITY} (mode 0600, keep it out of git), "
             f"{out_dir / IDENTITY_PUB}, {out_dir / KNOWN_HOSTS}"
         )
+        if ignored:
+            print(f"{stack}: {ignored}, so git never commits the private key")
         result = client.ensure_deploy_key(title, pair.public_key, read_only)
 
     mode = "read-only" if read_only else "read-write"

@@ -16,7 +16,7 @@ from typing import Any
 from gitops_sdk.api.image_automation import PolicyKey, SetterMarkerError
 from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.services import renovate
-from gitops_sdk.services.marker_check import check_paths, policies_from_config
+from gitops_sdk.services.marker_check import check_tree, policies_from_config
 from gitops_sdk.services.setter_markers import MARKER_FIELDS, mark_file
 from gitops_sdk.stack.config import load_stack_file, stack_file
 
@@ -40,11 +40,16 @@ def _stack_values(project: Path, stacks: list[str] | None) -> dict[str, dict[str
 
 
 def cmd_images_mark(args: argparse.Namespace) -> int:
-    """Insert (or with --check, verify) setter markers in each FILE."""
+    """Insert (or with --check, verify) setter markers in each FILE. A file that cannot be
+    marked is reported and the others are still marked; then the exit code is 2."""
     try:
         key = PolicyKey.parse(args.policy)
-        pending = 0
-        for file in args.files:
+    except GitopsError as err:
+        return _fail(err)
+    pending = 0
+    failed = 0
+    for file in args.files:
+        try:
             result = mark_file(
                 file,
                 key,
@@ -53,14 +58,18 @@ def cmd_images_mark(args: argparse.Namespace) -> int:
                 replace=args.replace,
                 write=not args.check,
             )
-            for line in result.marked:
-                verb = "needs a setter marker for" if args.check else "marked for"
-                print(f"{file}:{line}: {verb} {key}")
-            if not result.marked:
-                print(f"{file}: markers for {key} already in place")
-            pending += len(result.marked)
-    except GitopsError as err:
-        return _fail(err)
+        except GitopsError as err:
+            _fail(err)
+            failed += 1
+            continue
+        for line in result.marked:
+            verb = "needs a setter marker for" if args.check else "marked for"
+            print(f"{file}:{line}: {verb} {key}")
+        if not result.marked:
+            print(f"{file}: markers for {key} already in place")
+        pending += len(result.marked)
+    if failed:
+        return 2
     return 1 if args.check and pending else 0
 
 
@@ -74,7 +83,8 @@ def _parse_policy_image(text: str) -> tuple[PolicyKey, str]:
 
 
 def cmd_images_check(args: argparse.Namespace) -> int:
-    """Check every policy's marker is on each line that uses its image."""
+    """Check every policy's marker is on each line that uses its image. A file that cannot be
+    read is reported and the others are still checked; then the exit code is 2."""
     try:
         policies: dict[PolicyKey, str] = {}
         for name, values in _stack_values(_project_dir(args), args.stack or []).items():
@@ -85,13 +95,18 @@ def cmd_images_check(args: argparse.Namespace) -> int:
         for text in args.policy or []:
             key, image = _parse_policy_image(text)
             policies[key] = image
-        problems = check_paths(args.paths, policies)
+        report = check_tree(args.paths, policies)
     except GitopsError as err:
         return _fail(err)
-    for problem in problems:
+    for error in report.errors:
+        print(f"gitops: {error}", file=sys.stderr)
+    for problem in report.problems:
         print(problem)
-    if problems:
-        print(f"{len(problems)} setter marker problem(s)", file=sys.stderr)
+    if report.problems:
+        print(f"{len(report.problems)} setter marker problem(s)", file=sys.stderr)
+    if report.errors:
+        return 2
+    if report.problems:
         return 1
     print(f"{', '.join(str(p) for p in args.paths)}: setter markers in place")
     return 0

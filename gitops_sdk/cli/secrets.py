@@ -4,6 +4,7 @@
     gitops secrets encrypt FILE...           # encrypt in place with the matching rule
     gitops secrets decrypt FILE              # print the plaintext (uses the stack's key)
     gitops secrets check [PATH]              # exit 1 if any secret under PATH is plaintext
+                                             # (or a file could not be checked)
 
 Hook it into the main parser with `add_commands(subparsers)`; every handler returns an exit
 code and raises only `GitopsError`s, which `gitops` prints as one line.
@@ -23,7 +24,8 @@ from gitops_sdk.services.age import AGE_KEY_CONFIG, age_identities
 from gitops_sdk.services.leak_guard import check_tree
 from gitops_sdk.services.project import default_key_file, infer_stack, project_name
 from gitops_sdk.services.secrets_init import init_stack
-from gitops_sdk.services.sops import decrypt, encrypt
+from gitops_sdk.services.sops import decrypt, encrypt, encrypted_status, expect_file
+from gitops_sdk.services.sops_files import where
 from gitops_sdk.services.stack_files import NAMESPACE
 
 __all__ = [
@@ -111,6 +113,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_encrypt(args: argparse.Namespace) -> int:
     project_dir = _project_dir(args)
     for file in args.files:
+        expect_file(file, where(file, args.stack))  # before anything reads it
         stack = args.stack or infer_stack(project_dir, file)
         if encrypt(file, stack=stack):
             print(f"encrypted {file}")
@@ -120,6 +123,7 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
 
 
 def cmd_decrypt(args: argparse.Namespace) -> int:
+    encrypted_status(args.file, where(args.file, args.stack))  # the file first, then the key
     stack = args.stack or infer_stack(_project_dir(args), args.file)
     key, source = _key_for(args, stack)
     text = decrypt(args.file, age_key=key, stack=stack, key_source=source)
@@ -129,15 +133,30 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     root = args.path or _project_dir(args)
-    findings = check_tree(root, config=args.config)
-    for finding in findings:
+    findings = check_tree(root, config=args.config, exclude=args.exclude or ())
+    leaks = [f for f in findings if f.kind == "leak"]
+    unchecked = [f for f in findings if f.kind == "unchecked"]
+    for finding in leaks + unchecked:
         print(finding)
-    if findings:
+    for finding in findings:
+        if finding.kind == "note":
+            print(f"note: {finding}", file=sys.stderr)
+    if leaks:
+        files = len({f.path for f in leaks})
         print(
-            f"{len(findings)} file(s) hold plaintext secrets (keys listed, values never shown); "
+            f"{files} file(s) hold plaintext secrets (keys listed, values never shown); "
             "encrypt them with `gitops secrets encrypt FILE`",
             file=sys.stderr,
         )
+    if unchecked:
+        files = len({f.path for f in unchecked})
+        allowed = " (allowed by --allow-unchecked)" if args.allow_unchecked else ""
+        print(
+            f"{files} file(s) could not be checked{allowed}; a file the guard cannot read may "
+            "hold a secret: fix them, or pass --exclude GLOB or --allow-unchecked",
+            file=sys.stderr,
+        )
+    if leaks or (unchecked and not args.allow_unchecked):
         return 1
     print(f"{root}: no plaintext secrets")
     return 0
@@ -191,6 +210,18 @@ def add_commands(subparsers: Any) -> argparse.ArgumentParser:
     )
     c.add_argument("path", type=Path, nargs="?", metavar="PATH", help="default: the project folder")
     c.add_argument("--config", type=Path, help=".sops.yaml to use (default: the nearest one)")
+    c.add_argument(
+        "--exclude",
+        action="append",
+        metavar="GLOB",
+        help="skip paths matching GLOB, relative to PATH (`charts/*`, `*.png`; repeatable)",
+    )
+    c.add_argument(
+        "--allow-unchecked",
+        action="store_true",
+        help="exit 0 even when some files could not be checked (too big, unreadable, malformed"
+        " beside a Secret); they are still listed",
+    )
     c.set_defaults(func=cmd_check)
     return p
 

@@ -29,6 +29,7 @@ from gitops_sdk.services.install_manifest import (
     is_url,
     parse_manifest,
     read_manifest,
+    source_of,
 )
 from gitops_sdk.services.install_tuning import component_of, tune_manifest
 
@@ -151,7 +152,7 @@ class FluxInstall(pulumi.ComponentResource):
     ) -> None:
         args = args if args is not None else FluxInstallArgs()
         where = f"FluxInstall {name!r}"
-        source = args.manifest_source
+        source = source_of(args)
         docs = args.docs
         if docs is None:
             if is_url(source) and args.sha256 is None:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -19,7 +19,7 @@ from gitops_sdk.components.resource import FluxResource, opaque_secret
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
 from gitops_sdk.services.provider_needs import provider_issues
 
-__all__ = ["NotificationProvider", "NotificationProviderArgs"]
+__all__ = ["NotificationProvider", "NotificationProviderArgs", "Placement"]
 
 
 class NotificationProviderArgs(ComponentArgs):
@@ -32,6 +32,17 @@ class NotificationProviderArgs(ComponentArgs):
     username: Any = None
     password: Any = None
     headers: dict[str, str] | None = None
+
+
+class Placement(TypedDict, total=False):
+    """Where a `NotificationProvider` factory puts its Provider (all optional)."""
+
+    namespace: str
+    """Namespace of the Provider and its Secret; default `flux-system`."""
+    provider_name: str | None
+    """Name of the Provider object; default: the component's name."""
+    opts: pulumi.ResourceOptions | None
+    """Pulumi options of the component."""
 
 
 class NotificationProvider(pulumi.ComponentResource):
@@ -104,23 +115,22 @@ class NotificationProvider(pulumi.ComponentResource):
         cls,
         name: str,
         provider_type: ProviderType,
-        *,
-        namespace: str,
-        provider_name: str | None,
-        with_secret: bool,
-        opts: pulumi.ResourceOptions | None,
+        where: Placement,
         credentials: Mapping[str, Any],
+        *,
+        with_secret: bool = True,
         **spec: Any,
     ) -> NotificationProvider:
-        object_name = provider_name or name
+        object_name = where.get("provider_name") or name
         model = Provider(
             name=object_name,
-            namespace=namespace,
+            namespace=where.get("namespace", "flux-system"),
             type=provider_type,
             secret_ref={"name": f"{object_name}-credentials"} if with_secret else None,
             **spec,
         )
-        return cls(name, NotificationProviderArgs(provider=model, **credentials), opts)
+        args = NotificationProviderArgs(provider=model, **credentials)
+        return cls(name, args, where.get("opts"))
 
     @classmethod
     def slack(
@@ -131,25 +141,15 @@ class NotificationProvider(pulumi.ComponentResource):
         token: pulumi.Input[str] | None = None,
         channel: str | None = None,
         username: str | None = None,
-        namespace: str = "flux-system",
-        provider_name: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        **where: Unpack[Placement],
     ) -> NotificationProvider:
         """Slack through an incoming webhook (`webhook_url`), or as a bot (`token` + `channel`,
         posting to the chat.postMessage API)."""
         spec: dict[str, Any] = {"channel": channel, "username": username}
         if token is not None and webhook_url is None:
             spec["address"] = "https://slack.com/api/chat.postMessage"
-        return cls._build(
-            name,
-            "slack",
-            namespace=namespace,
-            provider_name=provider_name,
-            with_secret=True,
-            opts=opts,
-            credentials={"address": webhook_url, "token": token},
-            **spec,
-        )
+        credentials = {"address": webhook_url, "token": token}
+        return cls._build(name, "slack", where, credentials, **spec)
 
     @classmethod
     def discord(
@@ -158,42 +158,17 @@ class NotificationProvider(pulumi.ComponentResource):
         *,
         webhook_url: pulumi.Input[str],
         username: str | None = None,
-        namespace: str = "flux-system",
-        provider_name: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        **where: Unpack[Placement],
     ) -> NotificationProvider:
         """Discord through a channel webhook."""
-        return cls._build(
-            name,
-            "discord",
-            namespace=namespace,
-            provider_name=provider_name,
-            with_secret=True,
-            opts=opts,
-            credentials={"address": webhook_url},
-            username=username,
-        )
+        return cls._build(name, "discord", where, {"address": webhook_url}, username=username)
 
     @classmethod
     def msteams(
-        cls,
-        name: str,
-        *,
-        webhook_url: pulumi.Input[str],
-        namespace: str = "flux-system",
-        provider_name: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        cls, name: str, *, webhook_url: pulumi.Input[str], **where: Unpack[Placement]
     ) -> NotificationProvider:
         """Microsoft Teams through an incoming webhook (Workflows)."""
-        return cls._build(
-            name,
-            "msteams",
-            namespace=namespace,
-            provider_name=provider_name,
-            with_secret=True,
-            opts=opts,
-            credentials={"address": webhook_url},
-        )
+        return cls._build(name, "msteams", where, {"address": webhook_url})
 
     @classmethod
     def webhook(
@@ -203,20 +178,12 @@ class NotificationProvider(pulumi.ComponentResource):
         url: pulumi.Input[str],
         hmac_key: pulumi.Input[str] | None = None,
         headers: Mapping[str, str] | None = None,
-        namespace: str = "flux-system",
-        provider_name: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        **where: Unpack[Placement],
     ) -> NotificationProvider:
         """A generic webhook (type `generic`), signed with `hmac_key` (type `generic-hmac`)."""
-        return cls._build(
-            name,
-            "generic-hmac" if hmac_key is not None else "generic",
-            namespace=namespace,
-            provider_name=provider_name,
-            with_secret=True,
-            opts=opts,
-            credentials={"address": url, "token": hmac_key, "headers": headers},
-        )
+        kind: ProviderType = "generic-hmac" if hmac_key is not None else "generic"
+        credentials = {"address": url, "token": hmac_key, "headers": headers}
+        return cls._build(name, kind, where, credentials)
 
     @classmethod
     def github(
@@ -226,19 +193,14 @@ class NotificationProvider(pulumi.ComponentResource):
         repository: str,
         token: pulumi.Input[str],
         commit_status_expr: str | None = None,
-        namespace: str = "flux-system",
-        provider_name: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        **where: Unpack[Placement],
     ) -> NotificationProvider:
         """GitHub commit statuses on `repository` (its https URL) with a token."""
         return cls._build(
             name,
             "github",
-            namespace=namespace,
-            provider_name=provider_name,
-            with_secret=True,
-            opts=opts,
-            credentials={"token": token},
+            where,
+            {"token": token},
             address=repository,
             commit_status_expr=commit_status_expr,
         )
@@ -250,9 +212,7 @@ class NotificationProvider(pulumi.ComponentResource):
         *,
         url: str,
         token: pulumi.Input[str] | None = None,
-        namespace: str = "flux-system",
-        provider_name: str | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        **where: Unpack[Placement],
     ) -> NotificationProvider:
         """Prometheus Alertmanager at `url` (e.g.
         `http://alertmanager-operated.monitoring:9093/api/v2/alerts/`), optionally with a
@@ -260,10 +220,8 @@ class NotificationProvider(pulumi.ComponentResource):
         return cls._build(
             name,
             "alertmanager",
-            namespace=namespace,
-            provider_name=provider_name,
+            where,
+            {"token": token},
             with_secret=token is not None,
-            opts=opts,
-            credentials={"token": token},
             address=url,
         )

@@ -23,7 +23,7 @@ from gitops_sdk.components.notification_provider import (
 )
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
-from gitops_sdk.core.fields import Duration, GoRegex, Name, Namespace
+from gitops_sdk.core.fields import Duration, GoRegex, Name, Namespace, check_address
 from gitops_sdk.services.provider_needs import provider_issues
 
 __all__ = [
@@ -64,12 +64,21 @@ def _check_source(value: str) -> str:
 _CONFIG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
 
 
+def _check_public_address(value: str) -> str:
+    # Written into the Provider in plaintext (and the synth output): never a credential.
+    return check_address(
+        value,
+        "store it as a secret config key (pulumi config set --secret) and name that key in "
+        "addressSecret",
+    )
+
+
 class ProviderConfig(_Config):
     """One Provider of `gitops:alerts.providers`; secrets are named, never written here."""
 
     type: ProviderType
     """Provider type, e.g. `slack`, `discord`, `msteams`, `generic`, `github`, `alertmanager`."""
-    address: str | None = None
+    address: Annotated[str, AfterValidator(_check_public_address)] | None = None
     """A public address (repository URL, Alertmanager URL); webhook URLs go in `addressSecret`."""
     address_secret: str | None = None
     """Pulumi config key (secret) holding the address, e.g. `slackWebhook`."""
@@ -99,6 +108,20 @@ class ProviderConfig(_Config):
         """Credential key -> Pulumi config key."""
         keys = {"address": self.address_secret, "token": self.token_secret}
         return {k: v for k, v in keys.items() if v}
+
+    def provider(self, key: str, namespace: str) -> Provider:
+        """The Provider this config describes, named `key`; its credentials (if any) are in the
+        Secret `<key>-credentials`."""
+        return Provider(
+            name=key,
+            namespace=namespace,
+            type=self.type,
+            address=self.address,
+            channel=self.channel,
+            username=self.username,
+            timeout=self.timeout,
+            secret_ref={"name": f"{key}-credentials"} if self.secret_keys() else None,
+        )
 
 
 class AlertConfig(_Config):
@@ -144,16 +167,7 @@ class AlertingArgs(_Config):
         # stack registers anything, and named by config key.
         for key, cfg in self.providers.items():
             given = set(cfg.secret_keys())
-            model = Provider(
-                name=key,
-                namespace=self.namespace,
-                type=cfg.type,
-                address=cfg.address,
-                channel=cfg.channel,
-                username=cfg.username,
-                timeout=cfg.timeout,
-                secret_ref={"name": f"{key}-credentials"} if given else None,
-            )
+            model = cfg.provider(key, self.namespace)
             for issue in provider_issues(model, given, external_secret=False):
                 field = issue.path.removeprefix("spec.")
                 field = {"token": "tokenSecret"}.get(field, field)
@@ -210,20 +224,12 @@ class FluxNotifications(pulumi.ComponentResource):
         self.providers = {}
         for key, cfg in config.providers.items():
             creds = {k: secrets[v] for k, v in cfg.secret_keys().items()}
-            model = Provider(
-                name=key,
-                namespace=config.namespace,
-                type=cfg.type,
-                address=cfg.address,
-                channel=cfg.channel,
-                username=cfg.username,
-                timeout=cfg.timeout,
-                secret_ref={"name": f"{key}-credentials"} if creds else None,
-            )
             self.providers[key] = NotificationProvider(
                 f"{name}-{key}",
                 NotificationProviderArgs(
-                    provider=model, address=creds.get("address"), token=creds.get("token")
+                    provider=cfg.provider(key, config.namespace),
+                    address=creds.get("address"),
+                    token=creds.get("token"),
                 ),
                 child,
             )

@@ -3,17 +3,87 @@ errors turned into field issues with manifest paths."""
 
 from __future__ import annotations
 
+import math
 import types
 import typing
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import pydantic
+import typing_extensions
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
 
-__all__ = ["FluxModel", "Invalid", "a_or_an", "either", "issues_from", "share_fields_set"]
+__all__ = [
+    "MAX_DEPTH",
+    "FluxModel",
+    "Invalid",
+    "a_or_an",
+    "either",
+    "issues_from",
+    "json_problem",
+    "share_fields_set",
+]
+
+
+MAX_DEPTH = 100
+"""How deep a free-form value (HelmRelease `values`, pod affinity) may nest. Far beyond any real
+chart's values, and far below what the YAML, JSON and Pulumi serializers (recursive, like
+Python's repr) survive."""
+
+
+def _nodes(value: Any) -> Iterator[tuple[Any, Any, int]]:
+    """(path, item, depth) of `value` and everything in it, depth first and without recursion;
+    a path is a linked (parent, key) pair, rendered only when needed."""
+    stack: list[tuple[Any, Any, int]] = [(None, value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        yield path, item, depth
+        if isinstance(item, dict):
+            children: Any = item.items()
+        elif isinstance(item, (list, tuple)):
+            children = enumerate(item)
+        else:
+            continue
+        stack.extend([((path, key), child, depth + 1) for key, child in children][::-1])
+
+
+def _render(path: Any) -> str:
+    keys: list[Any] = []
+    while path is not None:
+        path, key = path
+        keys.append(key)
+    keys.reverse()
+    out = ""
+    for key in keys[:8] if len(keys) <= 8 else keys[:4]:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out if len(keys) <= 8 else out + "..."
+
+
+def json_problem(value: Any, limit: int = MAX_DEPTH) -> tuple[str, Any, str] | None:
+    """(path below `value`, the bad part, problem) of the first thing JSON cannot carry in
+    `value` (NaN, an infinity, a key that is not a string) or of a part nested deeper than
+    `limit` levels; None when there is none. Never recursive, so no depth is too deep for it."""
+    for path, item, depth in _nodes(value):
+        if isinstance(item, float) and not math.isfinite(item):
+            return _render(path), item, "is not a finite number (JSON has no NaN or Infinity)"
+        if isinstance(item, (dict, list, tuple)) and depth >= limit:
+            return _render(path), MISSING, f"is nested deeper than {limit} levels"
+        if isinstance(item, dict) and not all(isinstance(k, str) for k in item):
+            key = next(k for k in item if not isinstance(k, str))
+            return _render(path), key, "has a key that is not a string (JSON keys are strings)"
+    return None
+
+
+def _unshowable(value: Any, limit: int) -> bool:
+    """Whether repr() of `value` would fail or run away: nested deeper than `limit`, or an int
+    too long for Python to print."""
+    return any(
+        depth > limit or (isinstance(item, int) and item.bit_length() > 10_000)
+        for _, item, depth in _nodes(value)
+    )
 
 
 class Invalid(ValueError):
@@ -76,6 +146,7 @@ class FluxModel(BaseModel):
         extra="forbid",
         frozen=True,
         loc_by_alias=True,
+        allow_inf_nan=False,  # manifests are JSON, which has no NaN or Infinity
         **_STRICT,  # type: ignore[typeddict-item]
     )
 
@@ -101,12 +172,15 @@ class FluxModel(BaseModel):
 _PYDANTIC_PROBLEMS = {
     "missing": "required field is missing",
     "extra_forbidden": "unknown field",
+    "finite_number": "is not a finite number (JSON has no NaN or Infinity)",
 }
+_SHOWN_DEPTH = 8
+"""Values nested deeper are not shown in errors (their repr would be long, or fail)."""
 
 
 def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[FieldIssue]:
     """Turn pydantic's errors on a `root` model into field issues with manifest paths."""
-    out = []
+    out: list[FieldIssue] = []
     for e in err.errors():
         kind = e["type"]
         if kind == "extra_forbidden":
@@ -116,13 +190,15 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
             path = f"{parent}.{key}" if parent else key
         else:
             path = _path(e["loc"], root)
-        value = MISSING if kind == "missing" else e.get("input", MISSING)
+        # An unknown field's value is never shown: a misspelt secret field holds the secret.
+        value = MISSING if kind in ("missing", "extra_forbidden") else e.get("input", MISSING)
         if kind in ("value_error", "assertion_error"):
             cause = e["ctx"]["error"]
             problem = str(cause)
             if isinstance(cause, Invalid):
                 if cause.field:  # empty: the field being validated itself
-                    path = f"{path}.{cause.field}" if path else cause.field
+                    sep = "" if not path or cause.field.startswith("[") else "."
+                    path = f"{path}{sep}{cause.field}"
                 value = cause.value
         elif kind in _PYDANTIC_PROBLEMS:
             problem = _PYDANTIC_PROBLEMS[kind]
@@ -151,8 +227,13 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
                 info.alias == _alias(key) != key for info in model.model_fields.values()
             ):
                 problem += f" (manifests use the camelCase name {_alias(key)!r})"
+        if value is not MISSING and _unshowable(value, _SHOWN_DEPTH):
+            value = MISSING
+            problem += " (the value is too deep or too long to show)"
         out.append(FieldIssue(path or "(object)", value, problem))
-    return out
+    # A NaN given to `int | float` also fails as an int: say only that it is not finite.
+    nan = {i.path for i in out if i.problem == _PYDANTIC_PROBLEMS["finite_number"]}
+    return [i for i in out if i.path not in nan or i.problem == _PYDANTIC_PROBLEMS["finite_number"]]
 
 
 def _is_output(value: Any) -> bool:
@@ -186,6 +267,10 @@ def _follow(loc: tuple[int | str, ...], root: type[BaseModel]) -> tuple[str, Any
             continue
         if part.startswith("function-") or part == "[key]":
             continue
+        members = [m for m in _members(current) if m is not type(None)]
+        if len(members) > 1 and (tagged := _tagged(members, part)) is not None:
+            current = tagged  # a union member's tag (`int`, `list[str]`, a model's name)
+            continue
         model = _model_in(current)
         if model is not None and part == model.__name__:
             continue  # a union member's tag
@@ -202,9 +287,19 @@ def _follow(loc: tuple[int | str, ...], root: type[BaseModel]) -> tuple[str, Any
     return out, current
 
 
+def _tagged(members: list[Any], tag: str) -> Any:
+    """The member of a union that pydantic names `tag` in an error location, or None."""
+    base = tag.partition("[")[0]
+    for member in members:
+        origin = typing.get_origin(member) or member
+        if getattr(origin, "__name__", None) == base:
+            return member
+    return None
+
+
 def _members(tp: Any) -> list[Any]:
-    while typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
+    while typing.get_origin(tp) is Annotated or isinstance(tp, typing_extensions.TypeAliasType):
+        tp = tp.__value__ if typing.get_origin(tp) is not Annotated else typing.get_args(tp)[0]
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         return [m for arg in typing.get_args(tp) for m in _members(arg)]
     return [tp]

@@ -108,7 +108,10 @@ def _show(value: Any) -> str:
     ):
         inner = ", ".join(_show(v) for v in value)
         return f"[{inner}]" if isinstance(value, list) else f"({inner})"
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested too deep, or an int too long to print
+        return f"<{type(value).__name__}: too deep or too long to show>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -1,5 +1,6 @@
 """Field types shared by every model: durations, quantities, names, labels, Go regexps, semver
-ranges. Each is an `Annotated` type whose validators raise ValueError with what was expected."""
+ranges, free-form JSON, and (from `urls`) URLs. Each is an `Annotated` type whose validators
+raise ValueError with what was expected."""
 
 from __future__ import annotations
 
@@ -11,14 +12,31 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Protocol
 
 import re2  # type: ignore[import-untyped]
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, JsonValue
+
+from gitops_sdk.core.base import MAX_DEPTH, Invalid, json_problem
+from gitops_sdk.core.errors import MISSING
+from gitops_sdk.core.urls import (
+    check_address,
+    check_endpoint,
+    check_url,
+    mask_url,
+    url_check,
+    url_secret,
+)
 
 __all__ = [
+    "MAX_DEPTH",
+    "MAX_DURATION",
+    "MAX_DURATION_NS",
+    "MAX_METADATA_BYTES",
     "Annotations",
     "CpuQuantity",
     "Duration",
+    "FreeObject",
     "GoPattern",
     "GoRegex",
+    "JsonObject",
     "Labels",
     "MemoryQuantity",
     "Name",
@@ -26,29 +44,70 @@ __all__ = [
     "SecretKey",
     "SemverRange",
     "ShortDuration",
+    "check_address",
     "check_dns_label",
     "check_dns_subdomain",
+    "check_duration_range",
+    "check_endpoint",
     "check_labels",
     "check_secret_key",
     "check_semver_range",
+    "check_url",
+    "duration_ns",
     "from_timedelta",
     "go_duration",
     "is_dns_subdomain",
     "is_secret_key",
+    "mask_url",
     "quantity_value",
     "re_compile_go",
+    "url_check",
+    "url_secret",
 ]
 
 
 _DURATION_H = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$")
+_DURATION_PART = re.compile(r"([0-9]+)(?:\.([0-9]+))?(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9}
+_UNIT_NS.update({"m": 60 * 10**9, "h": 3600 * 10**9})
+
+MAX_DURATION_NS = 2**63 - 1
+"""The longest Go `time.Duration`, in nanoseconds: Flux (and ESO) parse durations into one."""
+MAX_DURATION = "2562047h47m16.854775807s"
+"""`MAX_DURATION_NS` as Go prints it (about 292 years)."""
+
+
+def duration_ns(text: str) -> int:
+    """Nanoseconds of a Go duration already known to be well formed (`1h30m` -> 5.4e12), the
+    fractions truncated as Go does; more than `MAX_DURATION_NS` stops counting."""
+    total = 0
+    for whole, fraction, unit in _DURATION_PART.findall(text):
+        if len(whole) > 20:  # beyond int64 whatever the unit (and int() of it may be refused)
+            return MAX_DURATION_NS + 1
+        scale = _UNIT_NS[unit]
+        digits = fraction[:20]
+        total += int(whole) * scale + (int(digits) * scale // 10 ** len(digits) if digits else 0)
+        if total > MAX_DURATION_NS:
+            return total
+    return total
+
+
+def check_duration_range(value: str) -> str:
+    """`value` unless it is longer than a Go `time.Duration` can hold."""
+    if duration_ns(value) > MAX_DURATION_NS:
+        raise ValueError(
+            f"is longer than a Go duration can be (at most {MAX_DURATION}, about 292 years)"
+        )
+    return value
 
 
 def go_duration(value: datetime.timedelta) -> str:
     """Render a timedelta the way Go's time.Duration prints it (`1h30m0s`, `90s` -> `1m30s`)."""
     total_ms = round(value.total_seconds() * 1000)
     if total_ms <= 0:
-        raise ValueError(f"duration must be positive, got {value}")
+        shorter = " (it rounds to 0ms)" if value > datetime.timedelta(0) else ""
+        raise ValueError(f"duration must be positive, got {value}{shorter}")
     hours, rest = divmod(total_ms, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     seconds, ms = divmod(rest, 1000)
@@ -63,17 +122,19 @@ def from_timedelta(value: Any) -> Any:
     return go_duration(value) if isinstance(value, datetime.timedelta) else value
 
 
+@functools.lru_cache(maxsize=1024)
 def _check_duration(value: str) -> str:
     if not _DURATION_H.match(value):
         raise ValueError("is not a duration (expected e.g. '30s', '5m', '1h30m')")
-    return value
+    return check_duration_range(value)
 
 
+@functools.lru_cache(maxsize=1024)
 def _check_short_duration(value: str) -> str:
     if not _DURATION.match(value):
         hint = " (this field takes no hours: use e.g. '90m')" if _DURATION_H.match(value) else ""
         raise ValueError(f"is not a duration in ms, s or m (expected e.g. '30s', '5m'){hint}")
-    return value
+    return check_duration_range(value)
 
 
 Duration = Annotated[str, BeforeValidator(from_timedelta), AfterValidator(_check_duration)]
@@ -238,8 +299,29 @@ def _check_label_key(key: str) -> None:
         )
 
 
+MAX_METADATA_BYTES = 256 * 1024
+"""The API server's limit on an object's annotations, keys and values together (256 KiB)."""
+
+
+def _check_total_size(value: dict[str, str], what: str) -> None:
+    # Bytes as the API server counts them: UTF-8 (a lone surrogate counts, and fails later).
+    total = sum(
+        len(k.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass"))
+        for k, v in value.items()
+        if isinstance(v, str)
+    )
+    if total > MAX_METADATA_BYTES:
+        raise Invalid(
+            "",
+            MISSING,
+            f"are {total} bytes of keys and values; Kubernetes allows {what} of at most "
+            f"{MAX_METADATA_BYTES} bytes (256 KiB) in all",
+        )
+
+
 def check_labels(value: dict[str, str]) -> dict[str, str]:
     """`value` if its keys and values are valid Kubernetes labels; else a ValueError saying why."""
+    _check_total_size(value, "labels")
     for key, val in value.items():
         _check_label_key(key)
         if val and (len(val) > 63 or not _LABEL_NAME.match(val)):
@@ -251,7 +333,8 @@ def check_labels(value: dict[str, str]) -> dict[str, str]:
 
 
 def _check_annotations(value: dict[str, str]) -> dict[str, str]:
-    # Annotation values are free text: only the keys have a syntax.
+    # Annotation values are free text: only the keys have a syntax, and the total a limit.
+    _check_total_size(value, "annotations")
     for key in value:
         _check_label_key(key)
     return value
@@ -262,6 +345,21 @@ Labels = Annotated[dict[str, str], AfterValidator(check_labels)]
 
 Annotations = Annotated[dict[str, str], AfterValidator(_check_annotations)]
 """Kubernetes annotations: keys checked against the label-key syntax; values are free text."""
+
+
+def _check_json(value: Any) -> Any:
+    if problem := json_problem(value):
+        path, part, why = problem
+        raise Invalid(path, part, why)
+    return value
+
+
+JsonObject = Annotated[dict[str, JsonValue], BeforeValidator(_check_json)]
+"""A free-form JSON object (HelmRelease `values`): finite numbers only, at most `MAX_DEPTH`
+levels deep, checked before pydantic walks it."""
+
+FreeObject = Annotated[dict[str, Any], BeforeValidator(_check_json)]
+"""A free-form mapping passed through as it is (pod `affinity`), checked like `JsonObject`."""
 
 
 # --- quantities ----------------------------------------------------------------------------------

@@ -115,7 +115,9 @@ class FluxObject(FluxModel):
             name = data.get("name") or (meta.get("name") if isinstance(meta, dict) else None)
             if isinstance(meta, ObjectMeta):
                 name = meta.name
-            raise SpecError(self.kind, name, issues_from(err, type(self))) from None
+            # Named only by a string: anything else is the bad field the issues show.
+            shown = name if isinstance(name, str) else None
+            raise SpecError(self.kind, shown, issues_from(err, type(self))) from None
 
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
@@ -219,10 +221,12 @@ def flux_kinds() -> dict[tuple[str, str], type[FluxObject]]:
     return dict(_REGISTRY)
 
 
-def manifest_name(doc: Mapping[str, Any]) -> Any:
-    """metadata.name of a manifest that may not be valid, or None: for naming it in errors."""
+def manifest_name(doc: Mapping[str, Any]) -> str | None:
+    """metadata.name of a manifest that may not be valid, or None (also when it is not a
+    string, which the field's own error shows): for naming it in errors."""
     meta = doc.get("metadata")
-    return meta.get("name") if isinstance(meta, Mapping) else None
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    return name if isinstance(name, str) else None
 
 
 def manifest_kind(doc: Mapping[str, Any]) -> tuple[str, str]:
@@ -236,7 +240,8 @@ def manifest_kind(doc: Mapping[str, Any]) -> tuple[str, str]:
         problem = (
             f"has no {' and no '.join(missing)}"
             if missing
-            else f"has apiVersion {api_version!r} and kind {kind!r}, which must be strings"
+            else f"has apiVersion {_brief(api_version)} and kind {_brief(kind)}, which must be "
+            "strings"
         )
         name = manifest_name(doc)
         raise UnknownKindError(
@@ -244,6 +249,18 @@ def manifest_kind(doc: Mapping[str, Any]) -> tuple[str, str]:
             "'source.toolkit.fluxcd.io/v1' and kind 'GitRepository')"
         )
     return api_version, kind
+
+
+def _brief(value: Any) -> str:
+    # A string as written (shortened), anything else by its type: a hostile manifest may hold a
+    # structure too deep for repr().
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
+    if value is None or isinstance(value, (bool, float)):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if value.bit_length() <= 64 else "a very large int"
+    return f"a {type(value).__name__}"
 
 
 def from_manifest(doc: Mapping[str, Any]) -> FluxObject:

@@ -10,13 +10,17 @@ from pathlib import Path
 
 from gitops_sdk.core.errors import ConfigError
 from gitops_sdk.services.age import age_recipients, generate_age_key
+from gitops_sdk.services.atomic import PRIVATE, write_atomic
 from gitops_sdk.services.project import (
     default_key_file,
     git_root,
+    git_work_tree,
+    is_git_ignored,
     project_name,
     stack_environment,
 )
 from gitops_sdk.services.sops_config import SOPS_CONFIG, stack_rules, update_sops_config
+from gitops_sdk.services.sops_files import read_regular
 
 __all__ = ["InitResult", "init_stack"]
 
@@ -65,8 +69,10 @@ def init_stack(
             "folder secrets live under); pass --environment"
         )
     project = project or project_name(project_dir)
-    key_path = (key_file or default_key_file(project, stack)).expanduser().resolve()
-    for root in {repo.resolve(), project_dir.resolve(), git_root(repo.resolve())}:
+    # realpath, not resolve(): it never raises, not even on a symlink loop (refused when written)
+    key_path = Path(os.path.realpath((key_file or default_key_file(project, stack)).expanduser()))
+    repo_dir = Path(os.path.realpath(repo))
+    for root in {repo_dir, Path(os.path.realpath(project_dir)), git_root(repo_dir)}:
         if root is not None and key_path.is_relative_to(root):
             raise ConfigError(
                 f"{stack}: refusing to write the private age key to {key_path}: it is inside "
@@ -76,15 +82,26 @@ def init_stack(
     created = False
     if key_path.exists():
         try:
-            recipient = age_recipients(key_path.read_text())[0]
-        except (OSError, ValueError) as err:
-            raise ConfigError(f"{stack}: key file {key_path} {err}") from None
+            recipient = age_recipients(read_regular(key_path).decode("utf-8"))[0]
+        except OSError as err:
+            raise ConfigError(
+                f"{stack}: key file {key_path} cannot be read ({err.strerror})"
+            ) from None
+        except (UnicodeDecodeError, ValueError) as err:
+            reason = "is not a text file" if isinstance(err, UnicodeDecodeError) else str(err)
+            raise ConfigError(f"{stack}: key file {key_path} {reason}") from None
     else:
+        _refuse_unignored(stack, key_path, default_key_file(project, stack))
         text, recipient = generate_age_key()
-        key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
+        try:
+            key_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as err:
+            raise ConfigError(
+                f"{stack}: cannot create {key_path.parent} ({err.strerror})"
+            ) from None
+        # 0600 before the first byte; atomic, so a crash never leaves half a key to reuse; and
+        # never over a key that appeared meanwhile (it may be the only copy).
+        write_atomic(key_path, text, mode=PRIVATE, exclusive=True)
         created = True
     config = repo / SOPS_CONFIG
     replaced = update_sops_config(config, environment, recipient)
@@ -98,3 +115,15 @@ def init_stack(
         rules=tuple(r["path_regex"] for r in stack_rules(environment, recipient)),
         replaced=tuple(replaced),
     )
+
+
+def _refuse_unignored(stack: str, key_path: Path, default: Path) -> None:
+    """A key outside the project can still be inside another Git work tree (a home folder kept
+    in Git): only where that repository ignores it."""
+    top = git_work_tree(key_path)
+    if top is not None and not is_git_ignored(key_path, top):
+        raise ConfigError(
+            f"{stack}: refusing to write the private age key to {key_path}: it is inside the Git "
+            f"work tree {top}, which does not ignore it; add it to that repository's .gitignore "
+            f"or pass --key-file outside it (default {default})"
+        )

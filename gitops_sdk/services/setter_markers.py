@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from pathlib import Path
 from typing import Any, Literal
 
 from gitops_sdk.api.image_automation import PolicyKey, SetterMarkerError
+from gitops_sdk.core.errors import ConfigError
+from gitops_sdk.services.atomic import write_atomic
 from gitops_sdk.services.yaml_lines import (
+    BOM,
     YamlLine,
     YamlMap,
+    decode_text,
     documents,
     mappings,
+    parse_documents,
     parse_line,
+    read_bytes,
     strip_cr,
 )
 
@@ -75,7 +82,7 @@ def _parse_marker(comment: str) -> SetterMarker | str | None:
         return None
     try:
         data = json.loads(comment.strip())
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, a 5000-digit number, deep nesting
         return 'malformed setter marker: expected # {"$imagepolicy": "namespace:name"}'
     value = data.get("$imagepolicy") if isinstance(data, dict) else None
     parts = value.split(":") if isinstance(value, str) else []
@@ -348,12 +355,28 @@ def mark_file(
     replace: bool = False,
     write: bool = True,
 ) -> MarkResult:
-    """`mark_text` on a file, written back only when a line changed (and `write`)."""
+    """`mark_text` on a file, written back only when a line changed (and `write`).
+
+    The file's bytes are kept but for the markers: CRLF line ends, a missing final newline and
+    a UTF-8 BOM stay as they were, and the write is atomic (`write_atomic`: a crash leaves the
+    old file or the new one, a symlink stays a link). A file that is missing, not UTF-8, over
+    `MAX_YAML_BYTES` or not valid YAML is a SetterMarkerError naming it, and is left alone:
+    Flux's image automation could not read it either.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise SetterMarkerError(f"{path}: cannot read: {err.strerror}") from None
-    result = mark_text(text, policy, image=image, field=field, replace=replace, source=str(path))
+        text = decode_text(read_bytes(path), path)
+        bom = BOM if text.startswith(BOM) else ""
+        body = text.removeprefix(BOM)
+        if not body.strip():
+            raise SetterMarkerError(f"{path}: is empty, so there is nothing to mark")
+        parse_documents(body, path)
+    except ConfigError as err:
+        raise SetterMarkerError(str(err)) from None
+    result = mark_text(body, policy, image=image, field=field, replace=replace, source=str(path))
+    result = replace_fields(result, text=bom + result.text)
     if write and result.changed:
-        path.write_text(result.text, encoding="utf-8")
+        try:
+            write_atomic(path, result.text.encode("utf-8"))
+        except ConfigError as err:
+            raise SetterMarkerError(str(err)) from None
     return result

@@ -11,18 +11,20 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from gitops_sdk.core.errors import ConfigError, GitopsError, ToolError
 from gitops_sdk.services.age import AGE_KEY_CONFIG, age_recipients
+from gitops_sdk.services.atomic import write_atomic
 from gitops_sdk.services.sops_config import SECRET_MANIFEST_REGEX, SOPS_CONFIG, find_sops_config
 from gitops_sdk.services.sops_files import (
     FileStatus,
     Format,
+    file_kind,
     inspect_file,
     inspect_text,
     list_keys,
@@ -38,6 +40,8 @@ __all__ = [
     "decrypt",
     "decrypt_data",
     "encrypt",
+    "encrypted_status",
+    "expect_file",
     "find_sops",
     "not_encrypted_error",
 ]
@@ -195,6 +199,31 @@ def _check_recipient(key_text: str, status: FileStatus, where: str, source: str)
 # --- decrypt and encrypt -------------------------------------------------------------------------
 
 
+def encrypted_status(path: Path, here: str) -> FileStatus:
+    """The status of a SOPS file that must be encrypted; else a one-line error (missing, not a
+    regular file, not text, not parsing, not encrypted or only in part)."""
+    expect_file(path, here)
+    status = inspect_file(path)
+    if status.error:
+        raise NotEncryptedError(f"{here}: {status.error}; expected a SOPS-encrypted file")
+    if not status.encrypted or status.plaintext:
+        raise not_encrypted_error(here, status)
+    return status
+
+
+def expect_file(path: Path, here: str) -> None:
+    """ConfigError, in one line, unless `path` is a regular file (through symlinks)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        broken = " (a broken symlink)" if path.is_symlink() else ""
+        raise ConfigError(f"{here}: file not found{broken}") from None
+    except OSError as err:
+        raise ConfigError(f"{here}: cannot be read ({err.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ConfigError(f"{here}: is {file_kind(mode)}; expected a SOPS file (YAML, JSON, .env)")
+
+
 def decrypt(
     path: Path,
     *,
@@ -210,13 +239,7 @@ def decrypt(
     """
     path = Path(path)
     here = where(path, stack)
-    if not path.is_file():
-        raise ConfigError(f"{here}: file not found")
-    status = inspect_file(path)
-    if status.error:
-        raise NotEncryptedError(f"{here}: {status.error}")
-    if not status.encrypted or status.plaintext:
-        raise not_encrypted_error(here, status)
+    status = encrypted_status(path, here)
     if age_key is not None:
         _check_recipient(age_key, status, here, key_source)
     fmt = status.format
@@ -253,8 +276,7 @@ def encrypt(path: Path, *, config: Path | None = None, stack: str | None = None)
     """
     path = Path(path)
     here = where(path, stack)
-    if not path.is_file():
-        raise ConfigError(f"{here}: file not found")
+    expect_file(path, here)
     before = inspect_file(path)
     if before.error:
         raise ConfigError(f"{here}: {before.error}")
@@ -273,8 +295,7 @@ def encrypt(path: Path, *, config: Path | None = None, stack: str | None = None)
             f"{here}: no {SOPS_CONFIG} in its folder or above; run `gitops secrets init --stack "
             "<stack>` first"
         )
-    text = path.read_text()
-    plaintext = plaintext_values(text, before.format)
+    plaintext = plaintext_values(path.read_text(encoding="utf-8"), before.format)
     rel = os.path.relpath(path.resolve(), config.parent.resolve())
     fmt = before.format
     args = [
@@ -308,18 +329,5 @@ def encrypt(path: Path, *, config: Path | None = None, stack: str | None = None)
             "*.sops.json or *.sops.env",
             after.plaintext,
         )
-    _write_atomic(path, proc.stdout)
+    write_atomic(path, proc.stdout)  # the file's mode kept; a crash leaves the plaintext file
     return True
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

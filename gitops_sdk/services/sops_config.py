@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import yaml
 
 from gitops_sdk.core.errors import ConfigError
-from gitops_sdk.services.sops_files import show_path
+from gitops_sdk.services.atomic import write_atomic
+from gitops_sdk.services.sops_files import ParseError, load_yaml, read_regular, show_path
 
 __all__ = [
     "SECRET_MANIFEST_REGEX",
@@ -33,8 +35,8 @@ namespaces and key names stay readable in Git and in diffs."""
 
 def find_sops_config(start: Path) -> Path | None:
     """The nearest `.sops.yaml` in `start` (a file's folder, or a folder) or above it."""
-    here = start.resolve()
-    if here.is_file() or not here.exists():
+    here = Path(os.path.realpath(start))  # never raises, not even on a symlink loop
+    if not here.is_dir():
         here = here.parent
     for folder in (here, *here.parents):
         candidate = folder / SOPS_CONFIG
@@ -63,14 +65,26 @@ def stack_rules(environment: str, recipient: str) -> list[dict[str, str]]:
     ]
 
 
+def _read(path: Path) -> str:
+    """The text of `.sops.yaml` ("" when there is none); one-line ConfigError when it cannot
+    be read (a folder, a FIFO, no permission, not UTF-8)."""
+    if not os.path.lexists(path):
+        return ""
+    try:
+        return read_regular(path).decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"{show_path(path)}: cannot be read ({err.strerror or err})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{show_path(path)}: cannot be read (not UTF-8 text)") from None
+
+
 def load_sops_config(path: Path) -> dict[str, Any]:
     """A `.sops.yaml` as data (empty when there is no file); its shape is checked."""
-    if not path.is_file():
-        return {}
+    text = _read(path)
     try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise ConfigError(f"{show_path(path)}: not valid YAML") from None
+        doc = load_yaml(text) or {}
+    except ParseError as err:
+        raise ConfigError(f"{show_path(path)}: {err}") from None
     _check_sops_doc(doc, path)
     return doc
 
@@ -92,13 +106,14 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
 
     Existing rules with the same `path_regex` are updated in place; new ones go first, before
     any catch-all rule. The rest of the file (other rules and keys, comments, quoting, the
-    indentation of the creation rules) is kept; an unchanged file is not rewritten.
+    indentation of the creation rules) is kept; an unchanged file is not rewritten, a changed
+    one is replaced atomically (its mode kept; a symlink is written through).
     """
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
     from ruamel.yaml.error import YAMLError
 
-    text = path.read_text() if path.is_file() else ""
+    text = _read(path)
     rt = YAML()  # round-trip mode: keeps what PyYAML would drop (comments, layout, quotes)
     rt.preserve_quotes = True
     try:
@@ -108,10 +123,12 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise ConfigError(f"{show_path(path)}: {problem}{where}") from None
+    except (RecursionError, ValueError, TypeError):
+        raise ConfigError(f"{show_path(path)}: not valid YAML (too deep or a bad value)") from None
     if doc is None:  # no file, an empty one, or only comments: those stay on top
         fresh = {"creation_rules": stack_rules(environment, recipient)}
         head = text.rstrip("\n") + "\n" if text.strip() else _HEADER
-        path.write_text(head + yaml.safe_dump(fresh, sort_keys=False, width=200))
+        write_atomic(path, head + yaml.safe_dump(fresh, sort_keys=False, width=200))
         return []
     _check_sops_doc(doc, path)  # the checks every other reader makes
     rules = doc.get("creation_rules")
@@ -145,7 +162,7 @@ def update_sops_config(path: Path, environment: str, recipient: str) -> list[str
     out = io.StringIO()
     rt.dump(doc, out)
     if out.getvalue() != text:
-        path.write_text(out.getvalue())
+        write_atomic(path, out.getvalue())
     return replaced
 
 

@@ -20,6 +20,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from gitops_sdk.core.errors import ConfigError, stack_context
+from gitops_sdk.services.yaml_lines import load_documents
 from gitops_sdk.stack.config import NAMESPACE, SECRET_KEYS, config_env, load_stack_file, stack_file
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "note",
     "offline",
     "previous_output",
+    "project_program",
     "redact",
     "run",
     "run_stack_program",
@@ -126,12 +128,8 @@ def run_stack_program(
 ) -> RecordingMocks:
     """Run the project's program (`Pulumi.yaml` main) with `Pulumi.<stack>.yaml` config."""
     mocks = mocks or RecordingMocks()
+    program = project_program(project_dir)
     values = load_stack_file(stack_file(project_dir, stack))
-    project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text()) or {}
-    main = project_dir / str(project.get("main", "."))
-    program = main / "__main__.py" if main.is_dir() else main
-    if not program.is_file():
-        raise ConfigError(f"Pulumi.yaml: program {program} not found")
     start(mocks, stack=stack, config=values)
     sys.path.insert(0, str(program.parent))
     NOTES.clear()
@@ -146,6 +144,41 @@ def run_stack_program(
         for mod in [m for m, v in sys.modules.items() if _from(v, program.parent)]:
             del sys.modules[mod]
     return mocks
+
+
+def project_program(project_dir: Path) -> Path:
+    """The Python file `Pulumi.yaml` names (`main`, a file or a folder with `__main__.py`);
+    a one-line ConfigError when the folder, the file or the program is missing or malformed."""
+    if not project_dir.is_dir():
+        what = "is not a folder" if project_dir.exists() else "no such folder"
+        raise ConfigError(
+            f"--project-dir {project_dir}: {what}; expected the folder with Pulumi.yaml"
+        )
+    file = project_dir / "Pulumi.yaml"
+    if not file.exists() and not file.is_symlink():
+        raise ConfigError(
+            f"{project_dir}: has no Pulumi.yaml; expected a Pulumi project folder (--project-dir)"
+        )
+    docs = [d for d in load_documents(file) if d is not None]
+    if len(docs) != 1 or not isinstance(docs[0], dict):
+        got = f"{len(docs)} documents" if len(docs) != 1 else f"a {type(docs[0]).__name__}"
+        raise ConfigError(f"{file}: expected one mapping with name, runtime and main; got {got}")
+    project = docs[0]
+    runtime = project.get("runtime")
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if name is not None and name != "python":
+        raise ConfigError(f"{file}: runtime {name!r}: synth runs Python programs only")
+    main = project.get("main", ".")
+    if not isinstance(main, str) or not main.strip():
+        raise ConfigError(f"{file}: main {main!r}: expected a path to the program")
+    path = project_dir / main
+    program = path / "__main__.py" if path.is_dir() else path
+    if not program.is_file():
+        raise ConfigError(
+            f"{file}: main {main!r}: {program} not found; expected a Python file or a folder "
+            "with __main__.py"
+        )
+    return program
 
 
 def _from(module: Any, folder: Path) -> bool:
