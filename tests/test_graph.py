@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
+import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gitops_sdk import CrossReferenceError, DependencyCycleError, FluxGraph, from_manifest
+from gitops_sdk.stack.graph import _node_id
 
 
 def ks(name: str, *deps: str, source: str = "fleet", ns: str = "flux-system", **spec: Any) -> Any:
@@ -164,6 +169,39 @@ def test_mermaid_shows_sources_dotted_and_dependencies_solid() -> None:
     text = FluxGraph([REPO, ks("infra"), ks("apps", "infra")]).mermaid()
     lines = text.splitlines()
     assert lines[0] == "flowchart LR"
-    assert '  GitRepository_flux_system_fleet[("GitRepository<br/>fleet")]' in lines
-    assert "  GitRepository_flux_system_fleet -.-> Kustomization_flux_system_apps" in lines
-    assert "  Kustomization_flux_system_infra --> Kustomization_flux_system_apps" in lines
+    assert '  GitRepository__flux_2d_system__fleet[("GitRepository<br/>fleet")]' in lines
+    assert (
+        "  GitRepository__flux_2d_system__fleet -.-> Kustomization__flux_2d_system__apps" in lines
+    )
+    assert "  Kustomization__flux_2d_system__infra --> Kustomization__flux_2d_system__apps" in lines
+
+
+def test_mermaid_gives_distinct_objects_distinct_ids() -> None:
+    # Each pair was one node id when every other character became `_`.
+    objs = [
+        REPO,
+        ks("a.b"),
+        ks("a-b", "a.b"),
+        ks("c", ns="x-y"),
+        ks("y-c", ns="x"),
+        ks("a-b", ns="a"),
+    ]
+    lines = FluxGraph(objs).mermaid().splitlines()
+    nodes = [line.split("[", 1)[0].strip() for line in lines if "<br/>" in line]
+    assert len(nodes) == len(set(nodes)) == len(objs)
+    assert all(re.fullmatch(r"[A-Za-z0-9_]+", n) for n in nodes)
+    assert "  Kustomization__flux_2d_system__a_2e_b --> Kustomization__flux_2d_system__a_2d_b" in (
+        lines
+    )
+
+
+def test_node_ids_are_injective_over_every_short_key() -> None:
+    parts = ["", *"a_-.2", *("".join(p) for p in itertools.product("a_-.2", repeat=2))]
+    keys = list(itertools.product(parts, repeat=3))
+    assert len({_node_id(k) for k in keys}) == len(keys)
+
+
+@settings(max_examples=300, derandomize=True, database=None)
+@given(st.tuples(st.text(max_size=8), st.text(max_size=8), st.text(max_size=8)))
+def test_node_ids_are_plain_mermaid_ids(key: tuple[str, str, str]) -> None:
+    assert re.fullmatch(r"[A-Za-z0-9_]*", _node_id(key))

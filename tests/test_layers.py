@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from gitops_sdk import ConfigError, DependencyCycleError, GitRepository, LayerSet, SpecError
+from gitops_sdk import (
+    ConfigError,
+    DependencyCycleError,
+    GitRepository,
+    Layers,
+    LayersArgs,
+    LayerSet,
+    SpecError,
+)
+from gitops_sdk.stack.config import parse_config
 from gitops_sdk.stack.layers import LAYER_LABEL
+
+BASE = {
+    "cluster": {"name": "kubestaging", "environment": "staging"},
+    "repository": {"url": "https://github.com/org/fleet"},
+}
 
 
 @pytest.fixture
@@ -169,7 +186,7 @@ def test_decryption_references_the_age_secret(repo: GitRepository) -> None:
 
 
 def test_a_dependency_on_a_disabled_layer_says_so(repo: GitRepository) -> None:
-    from gitops_sdk.stack.config import load_stack_file, parse_config
+    from gitops_sdk.stack.config import load_stack_file
 
     values = load_stack_file(Path(__file__).parent.parent / "Pulumi.staging.yaml")
     values["layers"]["security"]["enabled"] = False
@@ -181,3 +198,151 @@ def test_a_dependency_on_a_disabled_layer_says_so(repo: GitRepository) -> None:
         "enable it or drop the dependency$",
     ):
         LayerSet.from_config(cfg, repo).build()
+
+
+# --- names that collide once rendered ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("declare", "message"),
+    [
+        (
+            [("a", ["b-c"]), ("a-b", ["c"])],
+            r"^layer 'a' unit 'b-c' and layer 'a-b' unit 'c' both render as Kustomization "
+            r"'a-b-c'; rename one of them$",
+        ),
+        ([("a", ["b"]), ("a-b", [])], r"^layer 'a' unit 'b' and layer 'a-b' both render as "),
+        ([("a-b-c", []), ("a", ["b-c"])], r"^layer 'a-b-c' and layer 'a' unit 'b-c' both"),
+        ([("x", ["y.z"]), ("x-y.z", [])], r"both render as Kustomization 'x-y.z'"),
+    ],
+)
+def test_kustomization_name_collisions_are_refused(
+    repo: GitRepository, declare: list[tuple[str, list[str]]], message: str
+) -> None:
+    layers = LayerSet(repo, defaults={"interval": "10m"})
+    for name, units in declare:
+        layer = layers.layer(name)
+        for unit in units:
+            layer.unit(unit)
+    with pytest.raises(ConfigError, match=message):
+        layers.build()
+    # The same layers as stack config are refused when the config is read.
+    cfg = {name: {"units": {u: {} for u in units}} for name, units in declare}
+    with pytest.raises(ConfigError, match=r"^Pulumi.staging.yaml: gitops:layers: layer "):
+        parse_config({**BASE, "layers": cfg}, source="Pulumi.staging.yaml")
+
+
+def test_a_disabled_unit_or_layer_does_not_collide(repo: GitRepository) -> None:
+    layers = {"a": {"units": {"b-c": {"enabled": False}, "d": {}}}, "a-b": {"units": {"c": {}}}}
+    cfg = parse_config({**BASE, "layers": layers}, source="Pulumi.staging.yaml")
+    assert [k.name for k in LayerSet.from_config(cfg, repo).build()] == ["a-d", "a-b-c"]
+    layers["a"] = {"enabled": False, "units": {"b-c": {}}}
+    cfg = parse_config({**BASE, "layers": layers}, source="Pulumi.staging.yaml")
+    assert [k.name for k in LayerSet.from_config(cfg, repo).build()] == ["a-b-c"]
+
+
+def test_colliding_layers_in_a_stack_file_stop_the_program(tmp_path: Path) -> None:
+    from pulumi import RunError
+    from test_stacks import stack_copy
+
+    from gitops_sdk.stack import synth
+
+    layers = {"a": {"units": {"b-c": {}}}, "a-b": {"units": {"c": {}}}}
+    project = stack_copy(tmp_path, layers=layers)
+    mocks = synth.RecordingMocks()
+    with pytest.raises(RunError) as err:
+        synth.run_stack_program(project, "staging", mocks)
+    assert str(err.value) == (
+        "staging: Pulumi.staging.yaml: gitops:layers: layer 'a' unit 'b-c' and layer 'a-b' "
+        "unit 'c' both render as Kustomization 'a-b-c'; rename one of them"
+    )
+    assert mocks.resources == []
+
+
+def test_a_layer_whose_units_are_all_disabled_renders_nothing(repo: GitRepository) -> None:
+    layers = LayerSet(repo, defaults={"interval": "10m"})
+    layers.layer("infrastructure", units={"metallb": {"enabled": False}})
+    layers.layer("apps")
+    assert [k.name for k in layers.build()] == ["apps"]  # never `./infrastructure` as a whole
+    layers.layer("docs", depends_on=["infrastructure"])
+    with pytest.raises(
+        ConfigError,
+        match=r"^layer 'docs': dependsOn 'infrastructure': every unit of that layer is disabled",
+    ):
+        layers.build()
+
+
+# --- thousands of units ---------------------------------------------------------------------
+
+CHAIN = 2000
+"""Twice the links at which Pulumi's Python SDK used to hit the recursion limit."""
+
+
+def chained(repo: GitRepository, n: int) -> LayerSet:
+    """A layer of `n` units, each depending on the one before, and a layer needing all."""
+    units: dict[str, Any] = {"u0": {}}
+    units.update({f"u{i}": {"dependsOn": [f"u{i - 1}"]} for i in range(1, n)})
+    cfg = parse_config(
+        {**BASE, "layers": {"big": {"units": units}, "apps": {"dependsOn": ["big"]}}},
+        source="Pulumi.staging.yaml",
+    )
+    return LayerSet.from_config(cfg, repo)
+
+
+def test_thousands_of_chained_units_build_quickly(repo: GitRepository) -> None:
+    start = time.monotonic()
+    built = chained(repo, CHAIN).build()
+    assert time.monotonic() - start < 5
+    assert [k.name for k in built][:2] == ["big-u0", "big-u1"]
+    # Everything in `big` is implied through its last unit: apps names only that one.
+    assert deps(built, "apps") == [f"big-u{CHAIN - 1}"]
+    assert deps(built, f"big-u{CHAIN - 1}") == [f"big-u{CHAIN - 2}"]
+
+
+def _pulumi_dependencies(monkeypatch: pytest.MonkeyPatch, mocks: Any, units: int) -> dict:
+    """Register a chain of `units` through `Layers`; the Pulumi dependencies of each resource."""
+    from pulumi.runtime.mocks import MockMonitor
+
+    from gitops_sdk.stack import synth
+
+    seen: dict[str, list[str]] = {}
+    original = MockMonitor.RegisterResource
+
+    def spy(self: MockMonitor, request: Any) -> Any:
+        seen[request.name] = [u.rsplit("::", 1)[-1] for u in request.dependencies]
+        return original(self, request)
+
+    repo = GitRepository(name="r", namespace="flux-system", url="https://x/y", interval="1m")
+    monkeypatch.setattr(MockMonitor, "RegisterResource", spy)
+    synth.start(mocks, stack="test", config={})
+    kustomizations = chained(repo, units).build()
+    synth.run(lambda: Layers("layers", LayersArgs(kustomizations=kustomizations)))
+    return seen
+
+
+def test_pulumi_orders_each_kustomization_after_those_it_depends_on(
+    mocks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _pulumi_dependencies(monkeypatch, mocks, 5)
+    for i in range(1, 5):
+        assert seen[f"layers-big-u{i}"] == [f"layers-big-u{i - 1}"]
+
+
+def test_thousands_of_chained_units_register_without_recursion(
+    mocks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitops_sdk.components.layers import PULUMI_DEPTH
+
+    # Past Python's recursion limit, yet small enough for the mock engine's own quadratic wait.
+    chain = 1200
+    assert chain > sys.getrecursionlimit()
+    seen = _pulumi_dependencies(monkeypatch, mocks, chain)
+    registered = [k["metadata"]["name"] for k in mocks.by_kind("Kustomization")]
+    assert sorted(registered) == sorted(["apps", *(f"big-u{i}" for i in range(chain))])
+    # Pulumi orders the chain as far as its SDK can walk it; Flux's dependsOn does the rest.
+    assert seen[f"layers-big-u{PULUMI_DEPTH}"] == [f"layers-big-u{PULUMI_DEPTH - 1}"]
+    assert seen[f"layers-big-u{PULUMI_DEPTH + 1}"] == []
+    deps = {
+        k["metadata"]["name"]: k["spec"].get("dependsOn") for k in mocks.by_kind("Kustomization")
+    }
+    assert deps[f"big-u{chain - 1}"] == [{"name": f"big-u{chain - 2}"}]

@@ -17,9 +17,9 @@ import pulumi_kubernetes as k8s
 import pydantic
 
 from gitops_sdk.api.source import GitRepository
-from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.base import ComponentArgs, expect_depends_on
 from gitops_sdk.components.resource import FluxResource, opaque_secret
-from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError, expect, expect_items
+from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError, expect
 
 __all__ = ["GitSource", "GitSourceArgs"]
 
@@ -49,8 +49,7 @@ class GitSourceArgs(ComponentArgs):
             expect(credentials, (Mapping, type(None)), f"{where}: credentials", "a mapping")
             for key, value in (credentials or {}).items():
                 expect(value, (str, pulumi.Output), f"{where}: credentials[{key!r}]", "a string")
-            depends_on = data.get("depends_on", data.get("dependsOn", []))
-            expect_items(depends_on, pulumi.Resource, f"{where}: depends_on", "Pulumi resources")
+            expect_depends_on(data, where)
         return data
 
 

@@ -139,6 +139,16 @@ class DeployKeyProvider(ResourceProvider):
             client.delete_deploy_key(int(props["key_id"]))
 
 
+def _target(owner: str, repository: str, base_url: str, token: Any) -> dict[str, Any]:
+    """The properties every GitHub resource here carries: where it lives, and the token."""
+    return {
+        "owner": owner,
+        "repository": repository,
+        "base_url": base_url,
+        "token": pulumi.Output.secret(token),
+    }
+
+
 class DeployKey(Resource, module="github", name="DeployKey"):
     """A repository deploy key with a generated (or given) SSH key pair.
 
@@ -169,10 +179,7 @@ class DeployKey(Resource, module="github", name="DeployKey"):
         options: ClientOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "owner": owner,
-            "repository": repository,
-            "base_url": base_url,
-            "token": pulumi.Output.secret(token),
+            **_target(owner, repository, base_url, token),
             "title": title,
             "read_only": read_only,
             "algorithm": algorithm,
@@ -305,10 +312,7 @@ class RepositoryWebhook(Resource, module="github", name="RepositoryWebhook"):
         options: ClientOptions | None = None,
     ) -> None:
         props: dict[str, Any] = {
-            "owner": owner,
-            "repository": repository,
-            "base_url": base_url,
-            "token": pulumi.Output.secret(token),
+            **_target(owner, repository, base_url, token),
             "url": url,
             "secret": pulumi.Output.secret(secret),
             "events": list(events),

@@ -9,11 +9,14 @@ import pulumi
 import pydantic
 
 from gitops_sdk.api.kustomize import Kustomization
-from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.base import ComponentArgs, expect_depends_on
 from gitops_sdk.components.resource import FluxKey, FluxResource, flux_key
 from gitops_sdk.core.errors import expect, expect_items
 
 __all__ = ["LAYER_LABEL", "Layers", "LayersArgs"]
+
+PULUMI_DEPTH = 200
+"""The longest chain of Kustomizations Pulumi orders by itself (see `Layers`)."""
 
 LAYER_LABEL = "gitops-sdk/layer"
 """Label naming the layer on every Kustomization a LayerSet renders."""
@@ -42,8 +45,7 @@ class LayersArgs(ComponentArgs):
                 kustomizations, Kustomization, f"{where}: kustomizations", "Kustomization models"
             )
             expect(data.get("resources", {}), Mapping, f"{where}: resources", "a mapping")
-            depends_on = data.get("depends_on", data.get("dependsOn", []))
-            expect_items(depends_on, pulumi.Resource, f"{where}: depends_on", "Pulumi resources")
+            expect_depends_on(data, where)
         return data
 
 
@@ -61,8 +63,18 @@ class Layers(pulumi.ComponentResource):
         super().__init__("gitops:layers:Layers", name, None, opts)
         self.layers = {}
         self.kustomizations = {}
-        made: dict[FluxKey, pulumi.Resource] = dict(args.resources)
+        made: dict[FluxKey, pulumi.Resource] = {}
+        depth: dict[FluxKey, int] = {}
         for obj in kustomizations:
+            # Pulumi orders each Kustomization after those it depends on. Its SDK walks such
+            # chains recursively, so links deeper than PULUMI_DEPTH are left to Flux's own
+            # dependsOn, which orders them in the cluster either way.
+            ordered = {
+                key: made[key]
+                for key in map(flux_key, obj.targets)
+                if key in made and depth[key] < PULUMI_DEPTH
+            }
+            depth[flux_key(obj)] = 1 + max((depth[k] for k in ordered), default=-1)
             layer = (obj.metadata.labels or {}).get(LAYER_LABEL, obj.name)
             if layer not in self.layers:
                 self.layers[layer] = pulumi.ComponentResource(
@@ -75,7 +87,7 @@ class Layers(pulumi.ComponentResource):
                 f"{name}-{obj.name}",
                 obj,
                 pulumi.ResourceOptions(parent=self.layers[layer], depends_on=list(depends_on)),
-                resources=made,
+                resources={**args.resources, **ordered},
                 wait=wait,
             )
             made[flux_key(obj)] = res

@@ -26,6 +26,7 @@ __all__ = [
     "current_stack",
     "expect",
     "expect_items",
+    "shape_of",
     "stack_context",
 ]
 
@@ -154,6 +155,18 @@ class ConfigError(GitopsError):
 class ArgumentError(GitopsError, TypeError):
     """An SDK function or component got an argument of the wrong type (e.g. a name string
     where it takes the Flux object, or one object where it takes a list)."""
+
+
+def shape_of(value: Any) -> str:
+    """A value as a one-line message shows an input of unknown shape: collections by their type,
+    scalars by a short repr."""
+    if value is None:
+        return "null"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return _show(value)
 
 
 def _typed(value: Any) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import jsonschema
 
-from gitops_sdk.core.errors import ConfigError, GitopsError
+from gitops_sdk.core.errors import ConfigError, GitopsError, shape_of
 from gitops_sdk.services.yaml_lines import load_documents, yaml_files
 
 __all__ = [
@@ -50,22 +50,10 @@ class CrdSet:
     """One line per file or CRD that could not be read."""
 
 
-def _shape(value: Any) -> str:
-    """A value as errors show it: collections by type, scalars by a short repr."""
-    if value is None:
-        return "null"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _kind_of(value: Any) -> str:
     """A whole document by its type only: its text may be anything, a secret included."""
     if isinstance(value, (Mapping, list)) or value is None:
-        return _shape(value)
+        return shape_of(value)
     return f"a scalar ({type(value).__name__})"
 
 
@@ -153,7 +141,7 @@ def _crd_versions(doc: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, A
     where = f"CustomResourceDefinition {name!r}" if isinstance(name, str) else "CRD"
 
     def bad(path: str, value: Any, expected: str) -> ConfigError:
-        shown = "is missing" if value is None else f"is {_shape(value)}"
+        shown = "is missing" if value is None else f"is {shape_of(value)}"
         return ConfigError(f"{where}: {path} {shown}; expected {expected}")
 
     spec = doc.get("spec")
@@ -274,10 +262,10 @@ def manifest_problem(doc: Any, file: Path) -> str | None:
         )
     for key, value in (("apiVersion", api_version), ("kind", kind)):
         if not isinstance(value, str) or not value:
-            return f"{key} is {_shape(value)}; expected a non-empty string"
+            return f"{key} is {shape_of(value)}; expected a non-empty string"
     meta = doc.get("metadata")
     if meta is not None and not isinstance(meta, Mapping):
-        return f"{kind}: metadata is {_shape(meta)}; expected a mapping with name (and namespace)"
+        return f"{kind}: metadata is {shape_of(meta)}; expected a mapping with name (and namespace)"
     return None
 
 
@@ -331,7 +319,7 @@ def check_tree(roots: Path | Sequence[Path], crds: Path | Sequence[Path] | CrdSe
             if file.name in KUSTOMIZE_FILES and doc.get("kind") is None:
                 continue
             name = (doc.get("metadata") or {}).get("name")
-            shown = _shape(name) if name is not None else f"(document {i}, no name)"
+            shown = shape_of(name) if name is not None else f"(document {i}, no name)"
             lines = validate_manifest(doc, found.schemas)
             report.checked += (str(doc["apiVersion"]), str(doc["kind"])) in found.schemas
             report.problems.extend(f"{file}: {doc['kind']} {shown}: {line}" for line in lines)

@@ -80,15 +80,9 @@ class GithubRateLimitError(GithubError):
     """The API rate limit is used up; `reset_at` says when it resets (UTC), if GitHub said."""
 
     def __init__(
-        self,
-        message: str,
-        *,
-        repository: str,
-        permission: str | None = None,
-        status: int | None = None,
-        reset_at: datetime.datetime | None = None,
+        self, message: str, *, reset_at: datetime.datetime | None = None, **where: Any
     ) -> None:
-        super().__init__(message, repository=repository, permission=permission, status=status)
+        super().__init__(message, **where)
         self.reset_at = reset_at
 
 

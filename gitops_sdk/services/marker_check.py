@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops_sdk.api.image_automation import ImageAutomationSettings, PolicyKey, SetterMarkerError
-from gitops_sdk.core.errors import ConfigError, SpecError
+from gitops_sdk.core.errors import ConfigError, SpecError, shape_of
 from gitops_sdk.services.setter_markers import (
     canonical_image,
     describe_field,
@@ -109,15 +109,6 @@ def check_text(
     return problems
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 def _policies_in(
     doc: Any, where: str, default_namespace: str
 ) -> tuple[dict[tuple[str, str], str], dict[PolicyKey, tuple[str, str]]]:
@@ -134,20 +125,20 @@ def _policies_in(
     for key in ("metadata", "spec"):
         value = doc.get(key)
         if value is not None and not isinstance(value, Mapping):
-            raise ConfigError(f"{where}: {kind} {key} is {_describe(value)}; expected a mapping")
+            raise ConfigError(f"{where}: {kind} {key} is {shape_of(value)}; expected a mapping")
         parts[key] = value or {}
     meta, spec = parts["metadata"], parts["spec"]
     name, ns = meta.get("name"), meta.get("namespace") or default_namespace
     if not isinstance(name, str) or not name or not isinstance(ns, str):
         raise ConfigError(
-            f"{where}: {kind} metadata.name {_describe(name)}, namespace {_describe(ns)}: "
+            f"{where}: {kind} metadata.name {shape_of(name)}, namespace {shape_of(ns)}: "
             "expected strings"
         )
     if kind == "ImageRepository":
         image = spec.get("image")
         if not isinstance(image, str) or not image:
             raise ConfigError(
-                f"{where}: ImageRepository {name!r}: spec.image is {_describe(image)}; "
+                f"{where}: ImageRepository {name!r}: spec.image is {shape_of(image)}; "
                 "expected the image repository, e.g. ghcr.io/org/app"
             )
         return {(ns, name): image}, {}
@@ -156,7 +147,7 @@ def _policies_in(
     ref_ns = (ref.get("namespace") if isinstance(ref, Mapping) else None) or ns
     if not isinstance(ref_name, str) or not ref_name or not isinstance(ref_ns, str):
         raise ConfigError(
-            f"{where}: ImagePolicy {name!r}: spec.imageRepositoryRef is {_describe(ref)}; "
+            f"{where}: ImagePolicy {name!r}: spec.imageRepositoryRef is {shape_of(ref)}; "
             "expected {name: <ImageRepository>}"
         )
     return {}, {PolicyKey(ns, name): (ref_ns, ref_name)}

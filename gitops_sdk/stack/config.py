@@ -17,7 +17,7 @@ Errors name the stack file and the key: `Pulumi.staging.yaml: gitops:layers.apps
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import pydantic
@@ -38,6 +38,7 @@ from gitops_sdk.services.renovate import RenovateStackConfig
 from gitops_sdk.services.stack_files import (
     NAMESPACE,
     SECRET_KEYS,
+    decode_config_value,
     is_secure_value,
     load_stack_file,
     plaintext_secrets,
@@ -63,6 +64,7 @@ __all__ = [
     "config_env",
     "from_pulumi",
     "load_stack_file",
+    "name_collision",
     "parse_config",
     "plaintext_secrets",
     "read_stack_file",
@@ -250,6 +252,17 @@ class GitopsConfig(ConfigModel):
     """Notification Providers and Alerts (secrets by config key name); null: none."""
 
     @pydantic.model_validator(mode="after")
+    def _names_are_unique(self) -> GitopsConfig:
+        members = []
+        for name, layer in self.layers.items():
+            if layer.enabled:
+                units = [u for u, cfg in layer.units.items() if cfg.enabled]
+                members += [(name, u) for u in units] if layer.units else [(name, "")]
+        if problem := name_collision(members):
+            raise Invalid("layers", MISSING, problem)
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _automation_can_push(self) -> GitopsConfig:
         if self.automation is not None and self.repository.secret_name is None:
             raise Invalid(
@@ -259,6 +272,24 @@ class GitopsConfig(ConfigModel):
                 "Secret holding a read-write deploy key or token",
             )
         return self
+
+
+def name_collision(members: Iterable[tuple[str, str]]) -> str | None:
+    """The first two (layer, unit) pairs (unit "" for a whole layer) that render as the same
+    Kustomization name `<layer>-<unit>`, said with both origins; None when all differ."""
+    seen: dict[str, tuple[str, str]] = {}
+    for layer, unit in members:
+        name = f"{layer}-{unit}" if unit else layer
+        if (first := seen.setdefault(name, (layer, unit))) != (layer, unit):
+            return (
+                f"{_origin(*first)} and {_origin(layer, unit)} both render as Kustomization "
+                f"{name!r}; rename one of them"
+            )
+    return None
+
+
+def _origin(layer: str, unit: str) -> str:
+    return f"layer {layer!r} unit {unit!r}" if unit else f"layer {layer!r}"
 
 
 def _is_secret(key: str, value: Any, secret_keys: frozenset[str]) -> bool:
@@ -327,14 +358,14 @@ def from_pulumi() -> GitopsConfig:
 
     prefix = f"{NAMESPACE}:"
     raw = {**get_config_env(), **CONFIG.get()}
+    stack = pulumi.get_stack()
+    source = f"Pulumi.{stack}.yaml"
     values: dict[str, Any] = {}
     for key, text in raw.items():
         if key.startswith(prefix):
-            try:
-                values[key[len(prefix) :]] = json.loads(text) if isinstance(text, str) else text
-            except json.JSONDecodeError:
-                values[key[len(prefix) :]] = text
-    stack = pulumi.get_stack()
+            # The engine parsed the stack file; the same caps apply to what it passes on.
+            name = key[len(prefix) :]
+            values[name] = decode_config_value(name, text, source)
     if not values:
         raise ConfigError(
             f"Pulumi.{stack}.yaml: no '{prefix}' keys; expected at least "
@@ -342,9 +373,22 @@ def from_pulumi() -> GitopsConfig:
         )
     secret = {*_SECRET_KEYS.get(), *get_config_secret_keys_env()}
     secret_keys = frozenset(k[len(prefix) :] for k in secret if k.startswith(prefix))
-    return parse_config(values, source=f"Pulumi.{stack}.yaml", secret_keys=secret_keys)
+    return parse_config(values, source=source, secret_keys=secret_keys)
 
 
-def config_env(values: Mapping[str, Any]) -> dict[str, str]:
-    """`PULUMI_CONFIG`-style entries (`gitops:key` -> JSON) for running a program on `values`."""
-    return {f"{NAMESPACE}:{k}": json.dumps(v) for k, v in values.items()}
+def config_env(values: Mapping[str, Any], *, source: str = "stack config") -> dict[str, str]:
+    """`PULUMI_CONFIG`-style entries (`gitops:key` -> JSON) for running a program on `values`;
+    a value JSON cannot hold (a date, bytes, a recursive list) is a ConfigError."""
+    out = {}
+    for key, value in values.items():
+        try:
+            out[f"{NAMESPACE}:{key}"] = json.dumps(value)
+        except (TypeError, ValueError, RecursionError) as err:
+            problem = (
+                "is nested too deep" if isinstance(err, RecursionError) else "is not plain data"
+            )
+            raise ConfigError(
+                f"{source}: {NAMESPACE}:{key} {problem} ({type(err).__name__}); expected text, "
+                "numbers, true/false, null, lists and mappings"
+            ) from None
+    return out

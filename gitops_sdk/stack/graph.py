@@ -145,5 +145,11 @@ class FluxGraph:
 
 
 def _node_id(key: Key) -> str:
-    kind, ns, name = key
-    return "".join(c if c.isalnum() else "_" for c in f"{kind}_{ns}_{name}")
+    """A Mermaid node id that no other key shares: ASCII letters and digits stay, any other
+    character becomes `_<hex>_`, and parts are joined by `__` (an escape always has a digit
+    between its underscores, so `__` only ever separates parts). `a.b` and `a-b` differ."""
+    return "__".join(_escape(part) for part in key)
+
+
+def _escape(text: str) -> str:
+    return "".join(c if c.isascii() and c.isalnum() else f"_{ord(c):x}_" for c in text)

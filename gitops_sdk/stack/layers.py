@@ -34,7 +34,14 @@ from gitops_sdk.core.errors import (
 )
 from gitops_sdk.core.model import FluxObject
 from gitops_sdk.core.order import Cycle, dependency_order
-from gitops_sdk.stack.config import GitopsConfig, LayerConfig, Resources, Tuning, UnitConfig
+from gitops_sdk.stack.config import (
+    GitopsConfig,
+    LayerConfig,
+    Resources,
+    Tuning,
+    UnitConfig,
+    name_collision,
+)
 
 __all__ = ["LAYER_LABEL", "Layer", "LayerSet", "Unit"]
 
@@ -64,6 +71,9 @@ class Layer:
         self.settings = settings
         self.depends_on = list(depends_on)
         self.units: list[Unit] = []
+        self.declared: set[str] = set(settings.units)
+        """Every unit name given, enabled or not: a layer whose units are all disabled renders
+        nothing (never the whole `./<layer>` folder)."""
 
     def unit(
         self, name: str, *, depends_on: Sequence[Unit | Layer | str] = (), **settings: Any
@@ -73,14 +83,15 @@ class Layer:
         expect_items(depends_on, (Unit, Layer, str), where, "layers, units or their names")
         cfg = _settings(UnitConfig, f"{self.name}-{name}", settings)
         unit = Unit(self, name, cfg, depends_on)
-        if any(u.short == name for u in self.units):
+        if name in self.declared:
             raise ConfigError(f"layer {self.name!r}: unit {name!r} is declared twice")
+        self.declared.add(name)
         self.units.append(unit)
         return unit
 
     def members(self) -> list[Unit]:
         """The units of the layer, or the layer itself as a single unit."""
-        if not self.units:
+        if not self.declared:
             return [Unit(self, "", self.settings, [])]
         return [u for u in self.units if u.settings.enabled]
 
@@ -120,6 +131,7 @@ class LayerSet:
         self.layers: list[Layer] = []
         self.disabled: set[str] = set()
         """Layers and `layer/unit`s the stack config turns off, for clearer errors."""
+        self._index: tuple[dict[str, Layer], dict[str, dict[str, Unit]]] = ({}, {})
 
     def layer(
         self, name: str, *, depends_on: Sequence[Layer | Unit | str] = (), **settings: Any
@@ -172,6 +184,11 @@ class LayerSet:
                 else f"unit {owner.name!r}: dependsOn {_named(dep)} is its own layer; name the "
                 "units of the layer it needs instead"
             )
+        if not found:
+            raise ConfigError(
+                f"{what} {owner.name!r}: dependsOn {_named(dep)}: every unit of that layer is "
+                "disabled in this stack (enabled: false); enable one or drop the dependency"
+            )
         return found
 
     def _lookup(self, owner: Unit | Layer, dep: Unit | Layer | str) -> list[Unit]:
@@ -187,16 +204,14 @@ class LayerSet:
         if isinstance(dep, Unit):
             return [dep]
         layer = owner.layer if isinstance(owner, Unit) else owner
-        by_name = {lay.name: lay for lay in self.layers}
-        if isinstance(owner, Unit) and (same := [u for u in layer.units if u.short == dep]):
-            return same
+        by_name, by_short = self._index
+        if isinstance(owner, Unit) and (same := by_short[layer.name].get(dep)):
+            return [same]
         if dep in by_name:
             return by_name[dep].members()
         lname, _, uname = dep.partition("/")
-        if uname and lname in by_name:
-            found = [u for u in by_name[lname].units if u.short == uname]
-            if found:
-                return found
+        if uname and lname in by_name and (found := by_short[lname].get(uname)):
+            return [found]
         if dep in self.disabled or (
             isinstance(owner, Unit) and f"{owner.layer.name}/{dep}" in self.disabled
         ):
@@ -217,24 +232,25 @@ class LayerSet:
     def _direct(self) -> tuple[dict[str, list[Unit]], set[tuple[str, str]]]:
         """Each enabled unit's dependencies (layer's and its own) expanded to units, and the
         (unit, dependency) edges that were named explicitly rather than through a layer."""
+        self._index = (
+            {lay.name: lay for lay in self.layers},
+            {lay.name: {u.short: u for u in lay.units} for lay in self.layers},
+        )
         deps: dict[str, list[Unit]] = {}
         explicit: set[tuple[str, str]] = set()
         for layer in self.layers:
+            # A layer's own dependencies are resolved once, not once per unit.
+            shared = [self._resolve(layer, d) for d in layer.depends_on]
             for unit in layer.members():
                 seen: dict[str, Unit] = {}
-                pairs: list[tuple[Unit | Layer, list[Any]]] = [
-                    (layer, layer.depends_on),
-                    (unit, unit.depends_on),
-                ]
-                for owner, named in pairs:
-                    for d in named:
-                        members = self._resolve(owner, d)
-                        for u in members:
-                            if u.name == unit.name:
-                                continue
-                            seen.setdefault(u.name, u)
-                            if len(members) == 1:
-                                explicit.add((unit.name, u.name))
+                resolved = shared + [self._resolve(unit, d) for d in unit.depends_on]
+                for members in resolved:
+                    for u in members:
+                        if u.name == unit.name:
+                            continue
+                        seen.setdefault(u.name, u)
+                        if len(members) == 1:
+                            explicit.add((unit.name, u.name))
                 deps[unit.name] = list(seen.values())
         return deps, explicit
 
@@ -244,22 +260,30 @@ class LayerSet:
 
     def build(self) -> list[Kustomization]:
         """Validate and render the Kustomizations, dependencies before dependents."""
-        units = {u.name: u for u in self.units()}
+        members = self.units()
+        if problem := name_collision((u.layer.name, u.short) for u in members):
+            raise ConfigError(problem)
+        units = {u.name: u for u in members}
         deps, explicit = self._direct()
         order = _topological(units, deps)
-        closure: dict[str, set[str]] = {}
+        # What each unit reaches through its dependencies, as a bit per unit (by position in
+        # `order`): cheap for thousands of units, where sets of names would be quadratic.
+        bit = {name: 1 << i for i, name in enumerate(order)}
+        reach: dict[str, int] = {}
         for name in order:
-            closure[name] = set()
+            below = 0
             for d in deps[name]:
-                closure[name] |= {d.name} | closure[d.name]
+                below |= bit[d.name] | reach[d.name]
+            reach[name] = below
         built: dict[str, Kustomization] = {}
         for name in order:
-            # Keep what was named; drop a layer member that another dependency already implies.
+            implied = 0
+            for d in deps[name]:
+                implied |= reach[d.name]
+            # Keep what was named; drop a layer member that another dependency already implies
+            # (nothing reaches itself, so `implied` holds d only through another dependency).
             direct = [
-                d
-                for d in deps[name]
-                if (name, d.name) in explicit
-                or not any(d.name in closure[o.name] for o in deps[name] if o is not d)
+                d for d in deps[name] if (name, d.name) in explicit or not implied & bit[d.name]
             ]
             built[name] = self._render(units[name], [built[d.name] for d in direct])
         return [built[n] for n in order]
@@ -268,8 +292,13 @@ class LayerSet:
         layer = unit.layer
         merged: dict[str, Any] = {}
         substitute: dict[str, str] = {}
+        tuning = set(Tuning.model_fields)  # never the layer's units: once per unit is quadratic
         for source in (self.defaults, layer.settings, unit.settings):
-            merged.update(source.model_dump(by_alias=False, exclude_unset=True, exclude_none=True))
+            merged.update(
+                source.model_dump(
+                    by_alias=False, exclude_unset=True, exclude_none=True, include=tuning
+                )
+            )
             substitute.update(source.substitute or {})
         if "interval" not in merged:
             raise ConfigError(
