@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Build the e2e toolchain (etcd, kube-apiserver, kube-controller-manager, Flux source-/kustomize-
-# controller, pulumi CLI, Python language host, Kubernetes provider plugin)
-# from Go modules into e2e/bin. See e2e/README.md.
+# Build the e2e toolchain (etcd, kube-apiserver, kube-controller-manager, the Flux controllers,
+# pulumi CLI, Python language host, Kubernetes provider plugin) from Go modules into e2e/bin.
+# See e2e/README.md.
 #
 # Usage: e2e/build.sh [TOOL...]        build the missing/outdated tools (default: all)
 #        FORCE=1 e2e/build.sh [TOOL...]  rebuild even if up to date
 #        e2e/build.sh --list             list tool names
 #
-# Idempotent: a tool is skipped when its binary exists and its go.mod/go.sum
-# (and this script) are unchanged since it was built (stamp in bin/.stamps).
-# Builds run one at a time, at nice 19 with `go build -p $GITOPS_E2E_BUILD_JOBS`
-# (default 1), so a shared 2-core machine stays usable. GOCACHE/GOMODCACHE keep
-# their defaults unless set, and each built binary is also kept in
-# $GITOPS_E2E_CACHE (default ~/.cache/gitops-sdk/e2e-bin) under its input hash,
-# so a fresh checkout on the same machine reuses it.
+# Idempotent: a tool is skipped when its binary exists and its inputs (go.mod/go.sum, .go
+# files, this script) are unchanged since it was built (stamp in bin/.stamps). Works from an
+# empty module cache: every module whose files are read is downloaded first, checked.
+# GITOPS_E2E_BUILD_JOBS=N (default 1) is `go build -p N`; with N >= 2 two lanes of tools that
+# share no libraries also build at the same time (GITOPS_E2E_LANES overrides). Builds run at
+# nice 19. GOCACHE/GOMODCACHE keep their defaults unless set, and each built binary is also kept
+# in $GITOPS_E2E_CACHE (default ~/.cache/gitops-sdk/e2e-bin) under its input hash, so a fresh
+# checkout on the same machine reuses it.
 set -uo pipefail
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -26,16 +27,31 @@ export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 export CGO_ENABLED="${CGO_ENABLED:-0}"
 JOBS="${GITOPS_E2E_BUILD_JOBS:-1}"
+LANES="${GITOPS_E2E_LANES:-$([ "$JOBS" -ge 2 ] && echo 2 || echo 1)}"
 GO_BUILD=(nice -n 19 go build -p "$JOBS" -trimpath)
 # Built binaries are also kept per input hash outside the checkout, so a fresh clone on the
-# same machine (CI) copies them instead of compiling for most of an hour.
+# same machine (CI) copies them instead of compiling for ~40 minutes.
 CACHE_BIN="${GITOPS_E2E_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gitops-sdk/e2e-bin}"
 
 # kube-controller-manager builds on request (`e2e/build.sh kube-controller-manager`); the
 # harness does the little it would do (finalizers, quota status) itself.
-ALL_TOOLS=(pulumi-language-python etcd source-controller kustomize-controller kube-apiserver pulumi pulumi-resource-kubernetes)
+ALL_TOOLS=(pulumi-language-python etcd source-controller kustomize-controller helm-controller
+  notification-controller image-reflector-controller image-automation-controller
+  kube-apiserver pulumi pulumi-resource-kubernetes)
+# Tools that share library versions build one after another into the one GOCACHE (a package
+# compiled for the first is reused by the next); lanes share little and run side by side.
+# Longest lane first.
+LANE_ORDER=(flux pulumi kubernetes)
+lane_of() {
+  case "$1" in
+    *-controller) echo flux ;;
+    pulumi*) echo pulumi ;;
+    *) echo kubernetes ;;
+  esac
+}
 
-log() { printf '[e2e/build] %s\n' "$*" >&2; }
+exec 3>&2
+log() { printf '[e2e/build] %s\n' "$*" >&3; }
 
 # module dir, binaries and main package of each tool
 tool_module() {
@@ -45,29 +61,55 @@ tool_module() {
     *) echo "$1" ;;
   esac
 }
+main_pkg_of() {
+  case "$1" in
+    etcd) echo go.etcd.io/etcd/server/v3 ;;
+    *-controller) echo "github.com/fluxcd/$1" ;;
+    kube-apiserver|kube-controller-manager) echo "k8s.io/kubernetes/cmd/$1" ;;
+    pulumi) echo github.com/pulumi/pulumi/pkg/v3/cmd/pulumi ;;
+    pulumi-language-python) echo github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python ;;
+    pulumi-resource-kubernetes) echo ./cmd/pulumi-resource-kubernetes ;;
+  esac
+}
 
 mod_dir_of() { # MODULE_DIR MODULE_PATH -> directory of that dependency in the module cache
-  (cd "$1" && go list -m -f '{{.Dir}}' "$2")
+  # `go list -m` prints an empty Dir for a module not downloaded yet: download it first, and
+  # fail on an empty or missing directory.
+  local dir
+  (cd "$1" && go mod download "$2") || { log "go mod download $2 (in $1) failed"; return 1; }
+  dir="$(cd "$1" && go list -m -f '{{.Dir}}' "$2")" || return 1
+  if [ -z "$dir" ] || [ ! -d "$dir" ]; then
+    log "no module directory for $2 (in $1): '$dir'"; return 1
+  fi
+  echo "$dir"
 }
 mod_version_of() {
   (cd "$1" && go list -m -f '{{.Version}}' "$2")
 }
 
 stamp_of() { # tool -> content hash of its inputs
-  local m="$TC/$(tool_module "$1")"
-  cat "$m/go.mod" "$m/go.sum" "${BASH_SOURCE[0]}" $(find "$m" -name '*.go' | sort) 2>/dev/null | sha256sum | cut -c1-16
+  local m="$TC/$(tool_module "$1")" extra=()
+  # the exec shim comes from the CLI's sdk/v3
+  [ "$1" = pulumi-language-python ] && extra=("$TC/pulumi/go.mod")
+  cat "$m/go.mod" "$m/go.sum" "${extra[@]}" "${BASH_SOURCE[0]}" $(find "$m" -name '*.go' | sort) 2>/dev/null | sha256sum | cut -c1-16
+}
+
+fetch_tool() { # download the modules the tool's main package needs (no compiling)
+  local m="$TC/$(tool_module "$1")" errs
+  # -e reports a package's errors instead of stopping; the provider's embed files are
+  # generated later, so that one error is expected.
+  errs="$(cd "$m" && nice -n 19 go list -e -deps -f '{{if .Error}}{{.ImportPath}}: {{.Error}}{{end}}' \
+    "$(main_pkg_of "$1")")" || return 1
+  errs="$(grep -v 'pattern [a-z-]*-embed.json: no matching files' <<<"$errs" | grep .)" || return 0
+  printf '%s\n' "$errs"; return 1
 }
 
 build_tool() {
   local t="$1" m ld ver dir
   m="$TC/$(tool_module "$t")"
   case "$t" in
-    etcd)
-      (cd "$m" && "${GO_BUILD[@]}" -ldflags='-s -w' -o "$BIN/etcd" go.etcd.io/etcd/server/v3) ;;
-    source-controller)
-      (cd "$m" && "${GO_BUILD[@]}" -ldflags='-s -w' -o "$BIN/source-controller" github.com/fluxcd/source-controller) ;;
-    kustomize-controller)
-      (cd "$m" && "${GO_BUILD[@]}" -ldflags='-s -w' -o "$BIN/kustomize-controller" github.com/fluxcd/kustomize-controller) ;;
+    etcd|*-controller) # the Flux controllers, etcd
+      (cd "$m" && "${GO_BUILD[@]}" -ldflags='-s -w' -o "$BIN/$t" "$(main_pkg_of "$t")") ;;
     kube-apiserver|kube-controller-manager)
       # --version reads k8s.io/component-base/version, set by
       # upstream's hack/lib/version.sh through -X; do the same.
@@ -88,13 +130,14 @@ build_tool() {
       (cd "$m" && "${GO_BUILD[@]}" \
         -ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$ver" \
         -o "$BIN/pulumi-language-python" github.com/pulumi/pulumi/sdk/v3/python/cmd/pulumi-language-python) || return 1
-      # The host runs programs through the pulumi-language-python-exec shim
-      # found next to it. Use the shim of the sdk/v3 that matches the CLI (its
-      # arguments are a superset of what this host passes; it talks to the
-      # current Python SDK), falling back to the host's own.
-      dir="$(mod_dir_of "$TC/pulumi" github.com/pulumi/pulumi/sdk/v3 2>/dev/null)" || dir=""
-      [ -n "$dir" ] && [ -f "$dir/python/cmd/pulumi-language-python-exec" ] \
-        || dir="$(mod_dir_of "$m" github.com/pulumi/pulumi/sdk/v3)" || return 1
+      # The host runs programs through the pulumi-language-python-exec shim found next to
+      # it. Take it from the sdk/v3 the CLI is built with, and only from there (its arguments
+      # are a superset of what this host passes; it talks to the current Python SDK); the
+      # host's own sdk/v3 is far older.
+      dir="$(mod_dir_of "$TC/pulumi" github.com/pulumi/pulumi/sdk/v3)" || return 1
+      [ -f "$dir/python/cmd/pulumi-language-python-exec" ] \
+        || { log "no python/cmd/pulumi-language-python-exec in $dir"; return 1; }
+      log "pulumi-language-python-exec from sdk/v3 $(mod_version_of "$TC/pulumi" github.com/pulumi/pulumi/sdk/v3)"
       install -m 0755 "$dir/python/cmd/pulumi-language-python-exec" "$BIN/pulumi-language-python-exec" ;;
     pulumi-resource-kubernetes)
       dir="$(mod_dir_of "$m" github.com/pulumi/pulumi-kubernetes/provider/v4)" || return 1
@@ -105,7 +148,7 @@ build_tool() {
       install -m 0644 "$dir/cmd/pulumi-resource-kubernetes/terraform-mapping.json" "$cmd/terraform-mapping.json" || return 1
       # upstream's own generator: stamps the version into the schema and
       # writes schema-embed.json / terraform-mapping-embed.json
-      (cd "$cmd" && VERSION="$ver" nice -n 19 go run -p 1 "$dir/cmd/pulumi-resource-kubernetes/generate.go") || return 1
+      (cd "$cmd" && VERSION="$ver" nice -n 19 go run -p "$JOBS" "$dir/cmd/pulumi-resource-kubernetes/generate.go") || return 1
       (cd "$m" && "${GO_BUILD[@]}" \
         -ldflags="-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$ver" \
         -o "$BIN/pulumi-resource-kubernetes" ./cmd/pulumi-resource-kubernetes) ;;
@@ -138,8 +181,12 @@ check_tool() { # run the binary's --version/--help; print one line of its output
     etcd)                       out="$("$BIN/etcd" --version 2>&1)"; rc=$? ;;
     kube-apiserver|kube-controller-manager)
                                 out="$("$BIN/$t" --version 2>&1)"; rc=$? ;;
-    source-controller)          out="$("$BIN/source-controller" --help 2>&1)"; rc=$?; grep -q -- '--storage-path' <<<"$out" || rc=1 ;;
-    kustomize-controller)       out="$("$BIN/kustomize-controller" --help 2>&1)"; rc=$?; grep -q -- '--concurrent' <<<"$out" || rc=1 ;;
+    source-controller)          out="$("$BIN/$t" --help 2>&1)"; rc=$?; grep -q -- '--storage-path' <<<"$out" || rc=1 ;;
+    kustomize-controller)       out="$("$BIN/$t" --help 2>&1)"; rc=$?; grep -q -- '--concurrent' <<<"$out" || rc=1 ;;
+    helm-controller)            out="$("$BIN/$t" --help 2>&1)"; rc=$?; grep -q 'HelmRelease' <<<"$out" || rc=1 ;;
+    notification-controller)    out="$("$BIN/$t" --help 2>&1)"; rc=$?; grep -q -- '--receiverAddr' <<<"$out" || rc=1 ;;
+    image-reflector-controller) out="$("$BIN/$t" --help 2>&1)"; rc=$?; grep -q -- '--storage-compression-threshold' <<<"$out" || rc=1 ;;
+    image-automation-controller) out="$("$BIN/$t" --help 2>&1)"; rc=$?; grep -q -- '--concurrent' <<<"$out" || rc=1 ;;
     pulumi)                     out="$(PULUMI_SKIP_UPDATE_CHECK=1 "$BIN/pulumi" version 2>&1)"; rc=$? ;;
     pulumi-language-python)     out="$("$BIN/pulumi-language-python" -help 2>&1)"; rc=$?; grep -q -- '-virtualenv' <<<"$out" || rc=1
                                 [ -x "$BIN/pulumi-language-python-exec" ] || rc=1 ;;
@@ -156,57 +203,87 @@ check_tool() { # run the binary's --version/--help; print one line of its output
   return $rc
 }
 
+timed() { # FILE CMD... : run CMD, its output prefixed; write "wall cpu" seconds to FILE
+  local f="$1" t="$2" w u s; shift 2
+  local TIMEFORMAT='%0R %0U %0S'
+  { time { "$@" 2>&1 | sed -u "s/^/[$t] /" >&3; }; } 2>"$f.t"
+  local rc=$?
+  read -r w u s <"$f.t"; echo "$w $(( u + s ))" >"$f"; rm -f "$f.t"
+  return $rc
+}
+
+do_tool() { # tool -> builds it if needed; writes its summary line to $RES/<tool>
+  local t="$1" stamp out rc=0 fw=- bw=- bc=- status
+  stamp="$(stamp_of "$t")"
+  if [ -z "${FORCE:-}" ] && [ -x "$BIN/$t" ] && [ "$(cat "$STAMPS/$t" 2>/dev/null)" = "$stamp" ]; then
+    out="$(check_tool "$t" 2>&1)"; status=cached
+  elif [ -z "${FORCE:-}" ] && from_cache "$t" "$stamp" && out="$(check_tool "$t")"; then
+    echo "$stamp" > "$STAMPS/$t"; status=from-cache
+  else
+    log "$t: downloading modules"
+    if ! timed "$RES/$t.fetch" "$t" fetch_tool "$t"; then
+      status=FAILED; rc=1; out="module download failed"
+    else
+      read -r fw _ <"$RES/$t.fetch"
+      log "$t: building (modules ${fw}s)"
+      if ! timed "$RES/$t.build" "$t" build_tool "$t"; then
+        status=FAILED; rc=1; out="build failed"
+      elif out="$(check_tool "$t")"; then
+        echo "$stamp" > "$STAMPS/$t"; to_cache "$t" "$stamp"; status=built
+      else
+        status=BADCHECK; rc=1
+      fi
+      [ -f "$RES/$t.build" ] && read -r bw bc <"$RES/$t.build"
+    fi
+    [ $rc = 0 ] || rm -f "$STAMPS/$t"
+    log "$t: $status (modules ${fw}s, build ${bw}s wall, ${bc}s cpu): $out"
+  fi
+  printf '%-28s %-10s %5s %6s %6s  %s\n' "$t" "$status" "$fw" "$bw" "$bc" "$out" >"$RES/$t"
+  return $rc
+}
+
+run_lane() { local t rc=0; for t in "$@"; do do_tool "$t" || rc=1; done; return $rc; }
+
 main() {
-  local tools=() t s e m stamp
+  local tools=() t a l s
   for a in "$@"; do
     case "$a" in
       --list) printf '%s\n' "${ALL_TOOLS[@]}"; return 0 ;;
-      -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; return 0 ;;
+      -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; return 0 ;;
       *) tools+=("$a") ;;
     esac
   done
   [ ${#tools[@]} -eq 0 ] && tools=("${ALL_TOOLS[@]}")
   command -v go >/dev/null || { log "go not found on PATH"; return 1; }
-  log "$(go version); GOCACHE=$(go env GOCACHE) GOMODCACHE=$(go env GOMODCACHE)"
-
-  local failed=() summary=()
+  # one build.sh at a time per checkout: two would write the same binaries
+  exec 9>"$BIN/.lock"
+  flock -n 9 || { log "waiting for another e2e/build.sh in $E2E_DIR"; flock 9; }
+  log "$(go version); GOCACHE=$(go env GOCACHE) GOMODCACHE=$(go env GOMODCACHE); go build -p $JOBS, $LANES lane(s) at once"
   for t in "${tools[@]}"; do
-    m="$TC/$(tool_module "$t")"
-    [ -f "$m/go.mod" ] || { log "$t: unknown tool (no $m/go.mod)"; failed+=("$t"); continue; }
-    stamp="$(stamp_of "$t")"
-    if [ -z "${FORCE:-}" ] && [ -x "$BIN/$t" ] && [ "$(cat "$STAMPS/$t" 2>/dev/null)" = "$stamp" ]; then
-      summary+=("$(printf '%-28s %-8s %6s  %s' "$t" cached - "$(check_tool "$t" 2>&1)")")
-      continue
-    fi
-    if [ -z "${FORCE:-}" ] && from_cache "$t" "$stamp" && out="$(check_tool "$t")"; then
-      echo "$stamp" > "$STAMPS/$t"
-      summary+=("$(printf '%-28s %-8s %6s  %s' "$t" from-cache - "$out")")
-      continue
-    fi
-    log "$t: building"
-    s=$(date +%s)
-    if build_tool "$t"; then
-      e=$(( $(date +%s) - s ))
-      if out="$(check_tool "$t")"; then
-        echo "$stamp" > "$STAMPS/$t"
-        to_cache "$t" "$stamp"
-        log "$t: built in ${e}s: $out"
-        summary+=("$(printf '%-28s %-8s %5ss  %s' "$t" built "$e" "$out")")
-      else
-        log "$t: built in ${e}s but its --version/--help check failed: $out"
-        rm -f "$STAMPS/$t"; failed+=("$t")
-        summary+=("$(printf '%-28s %-8s %5ss  %s' "$t" BADCHECK "$e" "$out")")
-      fi
-    else
-      e=$(( $(date +%s) - s ))
-      log "$t: build FAILED after ${e}s"
-      rm -f "$STAMPS/$t"; failed+=("$t")
-      summary+=("$(printf '%-28s %-8s %5ss' "$t" FAILED "$e")")
-    fi
+    [ -f "$TC/$(tool_module "$t")/go.mod" ] && [ -n "$(main_pkg_of "$t")" ] \
+      || { log "unknown tool: $t (e2e/build.sh --list)"; return 1; }
   done
 
-  printf '\n%-28s %-8s %6s  %s\n' TOOL STATUS TIME CHECK
-  printf '%s\n' "${summary[@]}"
+  RES="$(mktemp -d)"; trap 'rm -rf "$RES"' EXIT
+  s=$(date +%s)
+  local running=0 lane_tools
+  for l in "${LANE_ORDER[@]}"; do
+    lane_tools=()
+    for t in "${tools[@]}"; do [ "$(lane_of "$t")" = "$l" ] && lane_tools+=("$t"); done
+    [ ${#lane_tools[@]} -eq 0 ] && continue
+    if [ "$LANES" -le 1 ]; then run_lane "${lane_tools[@]}"; continue; fi
+    [ $running -ge "$LANES" ] && { wait -n; running=$((running - 1)); }
+    run_lane "${lane_tools[@]}" & running=$((running + 1))
+  done
+  wait
+
+  local failed=()
+  printf '\n%-28s %-10s %5s %6s %6s  %s\n' TOOL STATUS MODS BUILD CPU CHECK
+  for t in "${tools[@]}"; do
+    cat "$RES/$t" 2>/dev/null || printf '%-28s %s\n' "$t" "NO RESULT"
+    case "$(awk '{print $2}' "$RES/$t" 2>/dev/null)" in cached|from-cache|built) ;; *) failed+=("$t") ;; esac
+  done
+  log "total $(( $(date +%s) - s ))s (MODS = module download s, BUILD = compile wall s, CPU = user+sys s)"
   if [ ${#failed[@]} -gt 0 ]; then
     log "failed: ${failed[*]}"
     return 1

@@ -219,3 +219,25 @@ def test_a_bad_project_dir_is_one_line_and_writes_nothing(
     assert captured.err.splitlines()[0].startswith(f"gitops: {message.format(p=project)}")
     assert len(captured.err.splitlines()) == 1
     assert not out_dir.exists()
+
+
+def test_an_interrupted_synth_leaves_a_folder_the_next_synth_cleans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    synth.write(_docs("old"), out)
+    real = synth.write_atomic
+    calls: list[Path] = []
+
+    def failing(path: Path, data: str | bytes, **kw: object) -> None:
+        calls.append(path)
+        if path.name == "configmap-two.yaml":
+            raise ConfigError(f"{path}: disk full")
+        real(path, data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(synth, "write_atomic", failing)
+    with pytest.raises(ConfigError, match="disk full"):
+        synth.write(_docs("one", "two"), out)
+    monkeypatch.setattr(synth, "write_atomic", real)
+    synth.write(_docs("three"), out)
+    assert sorted(p.name for p in out.rglob("*.yaml")) == ["configmap-three.yaml"]

@@ -16,6 +16,7 @@ from typing import Any
 from gitops_sdk.api.image_automation import PolicyKey, SetterMarkerError
 from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.services import renovate
+from gitops_sdk.services.atomic import write_atomic
 from gitops_sdk.services.marker_check import check_tree, policies_from_config
 from gitops_sdk.services.setter_markers import MARKER_FIELDS, mark_file
 from gitops_sdk.stack.config import load_stack_file, stack_file
@@ -122,7 +123,7 @@ def cmd_renovate(args: argparse.Namespace) -> int:
     except GitopsError as err:
         return _fail(err)
     if not args.check:
-        out.write_text(text, encoding="utf-8")
+        write_atomic(out, text)
         print(f"wrote {out} ({len(settings.environments)} environment(s))")
         return 0
     if not out.is_file():

@@ -28,6 +28,7 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from gitops_sdk.core.errors import ConfigError
+from gitops_sdk.services.yaml_lines import yaml_children
 
 __all__ = [
     "MAX_ALIAS_USES",
@@ -189,7 +190,7 @@ class _CountingComposer(Composer):
         found = self.measured.get(id(node))
         if found is None:
             size, depth = 1, 0
-            for child in _children(node):
+            for child in yaml_children(node):
                 s, d = self._measure(child)
                 size, depth = size + s, max(depth, d)
             found = self.measured[id(node)] = (size, depth + 1)
@@ -226,14 +227,6 @@ if yaml.__with_libyaml__:  # libyaml's parser, several times faster; composing s
 
 _SCALARS = SafeConstructor()
 """Reads tagged numbers and booleans once, to refuse those that cannot be read."""
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
 
 
 def _tag(tag: str) -> str:

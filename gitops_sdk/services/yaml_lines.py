@@ -40,6 +40,7 @@ __all__ = [
     "read_bytes",
     "read_text",
     "strip_cr",
+    "yaml_children",
     "yaml_files",
 ]
 
@@ -170,7 +171,8 @@ def parse_documents(text: str, where: object) -> list[Any]:
     return docs
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
+def yaml_children(node: yaml.Node) -> list[yaml.Node]:
+    """The nodes directly inside a YAML node (keys and values of a mapping, in order)."""
     if isinstance(node, yaml.SequenceNode):
         return list(node.value)
     if isinstance(node, yaml.MappingNode):
@@ -191,7 +193,7 @@ def _check_graph(root: yaml.Node, where: str) -> None:
         key = id(node)
         if finished:
             open_nodes.discard(key)
-            kids = _children(node)
+            kids = yaml_children(node)
             size[key] = 1 + sum(size.get(id(k), 1) for k in kids)
             depth[key] = 1 + max((depth.get(id(k), 0) for k in kids), default=0)
             if depth[key] > MAX_YAML_DEPTH:
@@ -210,7 +212,7 @@ def _check_graph(root: yaml.Node, where: str) -> None:
             )
         open_nodes.add(key)
         todo.append((node, True))
-        todo.extend((k, False) for k in _children(node))
+        todo.extend((k, False) for k in yaml_children(node))
     total = size.get(id(root), 1)
     allowance = max(ALIAS_ALLOWANCE, written)
     if total - written > allowance:

@@ -20,6 +20,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from gitops_sdk.core.errors import ConfigError, stack_context
+from gitops_sdk.services.atomic import write_atomic
 from gitops_sdk.services.yaml_lines import load_documents
 from gitops_sdk.stack.config import NAMESPACE, SECRET_KEYS, config_env, load_stack_file, stack_file
 
@@ -292,21 +293,27 @@ def write(objects: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     paths = []
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        for name in sorted(previous - set(written)):
-            _remove(out_dir, name)
+        # The manifest lists every file before it is written, so an interrupted synth leaves a
+        # folder the next one can still clean up; each file is replaced atomically.
+        _write_manifest(out_dir, previous | set(written))
         for name in sorted(written):
             path = out_dir / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(dump(written[name]))
+            write_atomic(path, dump(written[name]))
             paths.append(path)
-        (out_dir / MANIFEST).write_text(
-            json.dumps({"writtenBy": "gitops synth", "files": sorted(written)}, indent=1) + "\n"
-        )
+        for name in sorted(previous - set(written)):
+            _remove(out_dir, name)
+        _write_manifest(out_dir, set(written))
     except OSError as err:
         raise ConfigError(
             f"synth --out {out_dir}: cannot write {err.filename or out_dir}: {err.strerror}"
         ) from None
     return paths
+
+
+def _write_manifest(out_dir: Path, files: set[str]) -> None:
+    text = json.dumps({"writtenBy": "gitops synth", "files": sorted(files)}, indent=1)
+    write_atomic(out_dir / MANIFEST, text + "\n")
 
 
 def previous_output(out_dir: Path) -> set[str]:
