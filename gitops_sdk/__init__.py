@@ -85,13 +85,14 @@ from gitops_sdk.core.errors import (
     stack_context,
 )
 from gitops_sdk.core.model import FluxObject, LabelSelector, from_manifest
+from gitops_sdk.core.placeholders import Placeholder, ValidationNote
 from gitops_sdk.services.github_errors import GithubError
 from gitops_sdk.services.install_manifest import InstallManifestError
 from gitops_sdk.services.promql_syntax import PromQLError
 from gitops_sdk.services.sops import DecryptionError, NotEncryptedError
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.config import GitopsConfig
-from gitops_sdk.stack.graph import FluxGraph
+from gitops_sdk.stack.graph import FluxGraph, UncheckedRef
 from gitops_sdk.stack.layers import LayerSet
 
 __all__ = [
@@ -168,6 +169,7 @@ __all__ = [
     "NotificationProvider",
     "NotificationProviderArgs",
     "OCIRepository",
+    "Placeholder",
     "PromQLError",
     "Provider",
     "Receiver",
@@ -183,8 +185,10 @@ __all__ = [
     "SyncedSecretArgs",
     "TagPolicy",
     "ToolError",
+    "UncheckedRef",
     "UnknownKindError",
     "UnsupportedApiVersionError",
+    "ValidationNote",
     "flux_key",
     "from_manifest",
     "helm",

@@ -377,8 +377,8 @@ class EsoObject(FluxObject):
             _ESO_REGISTRY[cls.kind] = cls
 
     @classmethod
-    def _load_any(cls, doc: Mapping[str, Any]) -> FluxObject:
-        return eso_from_manifest(doc)
+    def _load_any(cls, doc: Mapping[str, Any], *, substitutions: bool = True) -> FluxObject:
+        return eso_from_manifest(doc, substitutions=substitutions)
 
 
 def eso_kinds() -> dict[str, type[EsoObject]]:
@@ -386,8 +386,8 @@ def eso_kinds() -> dict[str, type[EsoObject]]:
     return dict(_ESO_REGISTRY)
 
 
-def eso_from_manifest(doc: Mapping[str, Any]) -> EsoObject:
-    """Load an ESO manifest into its typed model; v1beta1 manifests get a migration hint."""
+def eso_from_manifest(doc: Mapping[str, Any], *, substitutions: bool = True) -> EsoObject:
+    """Load an ESO manifest (placeholders as `from_manifest`); v1beta1 gets a migration hint."""
     api_version, kind = manifest_kind(doc)
     group, _, version = api_version.rpartition("/")
     cls = _ESO_REGISTRY.get(kind) if group == ESO_GROUP else None
@@ -405,7 +405,7 @@ def eso_from_manifest(doc: Mapping[str, Any]) -> EsoObject:
             f"{where}: apiVersion {api_version}{when}; use {ESO_API_VERSION} (the fields are "
             "unchanged: only apiVersion changes)"
         )
-    return cls.from_document(doc)
+    return cls.from_document(doc, substitutions=substitutions)
 
 
 class Store(EsoObject):

@@ -15,8 +15,10 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
+from gitops_sdk.core.substitution import placeholder_hint
 
 __all__ = [
+    "BUILT_IN_CODE",
     "MAX_DEPTH",
     "FluxModel",
     "Invalid",
@@ -132,6 +134,13 @@ def share_fields_set(model: BaseModel, fields: set[str]) -> None:
 _STRICT: Any = {"strict": True}
 
 
+BUILT_IN_CODE = (
+    "a Flux substitution placeholder: an object built in code is applied as it is, so only "
+    "from_manifest reads placeholders"
+)
+"""Why a constructor refuses a value holding a placeholder (added to its error)."""
+
+
 class FluxModel(BaseModel):
     """Base of every part of a Flux object: snake_case in Python, camelCase in manifests.
 
@@ -154,7 +163,8 @@ class FluxModel(BaseModel):
         try:
             super().__init__(**data)
         except pydantic.ValidationError as err:
-            raise SpecError(type(self).__name__, None, issues_from(err, type(self))) from None
+            issues = issues_from(err, type(self), placeholders=BUILT_IN_CODE)
+            raise SpecError(type(self).__name__, None, issues) from None
 
     # Tell pydantic this __init__ only wraps errors, so nested validation need not call it.
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
@@ -166,7 +176,11 @@ class FluxModel(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The camelCase manifest fragment, with only the fields that were set. An explicit
         None means "not set" (free-form values such as HelmRelease `values` keep their nulls)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+        # A template loaded by from_manifest holds a placeholder's text where the field's type
+        # says otherwise (`replicas: ${N}`): written as it is, without pydantic's warning.
+        return self.model_dump(
+            mode="json", by_alias=True, exclude_unset=True, exclude_none=True, warnings=False
+        )
 
 
 _PYDANTIC_PROBLEMS = {
@@ -178,11 +192,16 @@ _SHOWN_DEPTH = 8
 """Values nested deeper are not shown in errors (their repr would be long, or fail)."""
 
 
-def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[FieldIssue]:
-    """Turn pydantic's errors on a `root` model into field issues with manifest paths."""
+def issues_from(
+    err: pydantic.ValidationError, root: type[BaseModel], *, placeholders: str | None = None
+) -> list[FieldIssue]:
+    """Turn pydantic's errors on a `root` model into field issues with manifest paths. With
+    `placeholders`, a value refused by its own field's check that holds a Flux substitution
+    placeholder says why it was not read as one (that text), or that its `${` does not parse."""
     out: list[FieldIssue] = []
     for e in err.errors():
         kind = e["type"]
+        own = True  # the field's own check, not one across fields blaming it
         if kind == "extra_forbidden":
             # An unknown key is named as written, not mapped to a field's manifest name.
             parent, holder = _follow(e["loc"][:-1], root)
@@ -196,6 +215,7 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
             cause = e["ctx"]["error"]
             problem = str(cause)
             if isinstance(cause, Invalid):
+                own = not cause.field
                 if cause.field:  # empty: the field being validated itself
                     sep = "" if not path or cause.field.startswith("[") else "."
                     path = f"{path}{sep}{cause.field}"
@@ -227,6 +247,8 @@ def issues_from(err: pydantic.ValidationError, root: type[BaseModel]) -> list[Fi
                 info.alias == _alias(key) != key for info in model.model_fields.values()
             ):
                 problem += f" (manifests use the camelCase name {_alias(key)!r})"
+        if placeholders is not None and own:
+            problem += placeholder_hint(value, placeholders)
         if value is not MISSING and _unshowable(value, _SHOWN_DEPTH):
             value = MISSING
             problem += " (the value is too deep or too long to show)"

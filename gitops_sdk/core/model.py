@@ -7,12 +7,19 @@ Models are pure data: they validate on construction, render with `to_manifest()`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, cast
 
 import pydantic
 from pydantic import BaseModel
 
-from gitops_sdk.core.base import FluxModel, Invalid, a_or_an, issues_from, share_fields_set
+from gitops_sdk.core.base import (
+    BUILT_IN_CODE,
+    FluxModel,
+    Invalid,
+    a_or_an,
+    issues_from,
+    share_fields_set,
+)
 from gitops_sdk.core.errors import (
     MISSING,
     FieldIssue,
@@ -21,7 +28,19 @@ from gitops_sdk.core.errors import (
     UnsupportedApiVersionError,
 )
 from gitops_sdk.core.fields import Annotations, Labels, Name, Namespace
+from gitops_sdk.core.placeholder_load import load
+from gitops_sdk.core.placeholders import (
+    Placeholder,
+    ValidationNote,
+    find_placeholders,
+)
+from gitops_sdk.core.placeholders import validation_notes as notes_of
 from gitops_sdk.core.refs import flux_identity, iter_refs, refs_with_paths
+from gitops_sdk.core.substitution import (
+    SUBSTITUTE_KEY,
+    holds_placeholder,
+    substitution_disabled,
+)
 
 __all__ = [
     "FILLED",
@@ -86,6 +105,9 @@ FILLED: Any = pydantic.Field(default=None, validate_default=True)
 default only tells type checkers that `Kind(name=..., url=...)` is a valid call."""
 _REGISTRY: dict[tuple[str, str], type[FluxObject]] = {}
 
+_DISABLED = f"a Flux substitution placeholder, kept as written by {SUBSTITUTE_KEY}: disabled"
+_NOT_SUBSTITUTED = "a Flux substitution placeholder, read as written with substitutions=False"
+
 
 class FluxObject(FluxModel):
     """A whole Flux object. Subclasses set `api_version`, `kind` and a typed `spec`.
@@ -117,7 +139,8 @@ class FluxObject(FluxModel):
                 name = meta.name
             # Named only by a string: anything else is the bad field the issues show.
             shown = name if isinstance(name, str) else None
-            raise SpecError(self.kind, shown, issues_from(err, type(self))) from None
+            issues = issues_from(err, type(self), placeholders=BUILT_IN_CODE)
+            raise SpecError(self.kind, shown, issues) from None
 
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
@@ -190,10 +213,22 @@ class FluxObject(FluxModel):
         body = self.to_dict()
         return {"apiVersion": self.api_version, "kind": self.kind, **body}
 
+    @property
+    def placeholders(self) -> list[Placeholder]:
+        """Every value of the manifest holding a Flux substitution placeholder (`${var}`), as
+        (manifest path, text) pairs; none when the object turns substitution off."""
+        return find_placeholders(self.to_manifest())[0]
+
+    def validation_notes(self) -> list[ValidationNote]:
+        """What validation could not check because of placeholders (one note per skipped
+        check, at the path of the value it blames; a default that was checked is said so),
+        and each `${` that Flux cannot parse; in document order."""
+        return notes_of(type(self), self.to_manifest())
+
     @classmethod
-    def from_manifest(cls, doc: Mapping[str, Any]) -> Self:
-        """Load a manifest of this kind."""
-        obj = cls._load_any(doc)
+    def from_manifest(cls, doc: Mapping[str, Any], *, substitutions: bool = True) -> Self:
+        """Load a manifest of this kind; see `gitops_sdk.from_manifest` for `substitutions`."""
+        obj = cls._load_any(doc, substitutions=substitutions)
         if not isinstance(obj, cls):
             raise UnknownKindError(
                 f"{obj.kind} {obj.name!r}: the manifest is {a_or_an(obj.kind)}, "
@@ -202,18 +237,24 @@ class FluxObject(FluxModel):
         return obj
 
     @classmethod
-    def from_document(cls, doc: Mapping[str, Any]) -> Self:
+    def from_document(cls, doc: Mapping[str, Any], *, substitutions: bool = True) -> Self:
         """Validate a manifest of this exact kind: fields by their manifest (camelCase) names
         only, as the API server reads them; `from_manifest` checks the kind and version first."""
+        disabled = substitution_disabled(doc)
+        tolerant = substitutions and not disabled and holds_placeholder(dict(doc))
         try:
+            if tolerant:
+                return cast(Self, load(cls, doc))
             return cls.model_validate(dict(doc), by_alias=True, by_name=False)
         except pydantic.ValidationError as err:
-            raise SpecError(cls.kind, manifest_name(doc), issues_from(err, cls)) from None
+            reason = _DISABLED if disabled else "" if substitutions else _NOT_SUBSTITUTED
+            issues = issues_from(err, cls, placeholders=reason)
+            raise SpecError(cls.kind, manifest_name(doc), issues) from None
 
     @classmethod
-    def _load_any(cls, doc: Mapping[str, Any]) -> FluxObject:
+    def _load_any(cls, doc: Mapping[str, Any], *, substitutions: bool = True) -> FluxObject:
         # The loader of this family of kinds; subclasses with their own registry override it.
-        return from_manifest(doc)
+        return from_manifest(doc, substitutions=substitutions)
 
 
 def flux_kinds() -> dict[tuple[str, str], type[FluxObject]]:
@@ -263,8 +304,15 @@ def _brief(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
-    """Load any Flux manifest into its typed model; `from_manifest(d).to_manifest() == d`."""
+def from_manifest(doc: Mapping[str, Any], *, substitutions: bool = True) -> FluxObject:
+    """Load any Flux manifest into its typed model; `from_manifest(d).to_manifest() == d`.
+
+    With `substitutions` (the default), values may hold Flux's post-build substitution
+    placeholders (`${var}`, `${var:=default}`, ...) anywhere, as templates in Git do: a value
+    holding one is checked where it can be and its other checks are skipped, listed by
+    `obj.validation_notes()`. An object annotated or labelled
+    `kustomize.toolkit.fluxcd.io/substitute: disabled`, or `substitutions=False`, is read as
+    written, like an object built in code."""
     api_version, kind = manifest_kind(doc)
     group, _, version = api_version.rpartition("/")
     cls = _REGISTRY.get((group, kind))
@@ -304,4 +352,4 @@ def from_manifest(doc: Mapping[str, Any]) -> FluxObject:
                 )
             ],
         )
-    return cls.from_document(doc)
+    return cls.from_document(doc, substitutions=substitutions)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 from gitops_sdk.core.errors import CrossReferenceError, DependencyCycleError, expect_items
 from gitops_sdk.core.model import FluxObject
 from gitops_sdk.core.order import Cycle, dependency_order
 from gitops_sdk.core.refs import ObjectRef, refs_with_paths
+from gitops_sdk.core.substitution import has_placeholder
 
-__all__ = ["FluxGraph", "Key", "key_of"]
+__all__ = ["FluxGraph", "Key", "UncheckedRef", "key_of"]
 
 
 Key = tuple[str, str, str]
@@ -29,6 +31,24 @@ _CHECKED_DATA_REFS = re.compile(r"\.(valuesFrom|substituteFrom)\[")
 def key_of(obj: FluxObject, default_namespace: str) -> Key:
     """The (kind, namespace, name) identity of `obj`."""
     return (obj.kind, obj.metadata.namespace or default_namespace, obj.metadata.name)
+
+
+class UncheckedRef(NamedTuple):
+    """A reference `FluxGraph.check` could not check: its target (or, under the namespace
+    lockdown, a namespace) holds a Flux substitution placeholder, known only once Flux
+    substitutes it."""
+
+    source: Key
+    path: str
+    target: Key
+
+    def __str__(self) -> str:
+        kind, ns, name = self.source
+        return (
+            f"{kind} {ns}/{name}: {self.path} refers to {self.target[0]} "
+            f"{self.target[1]}/{self.target[2]}: not checked, it holds a Flux substitution "
+            "placeholder"
+        )
 
 
 def _target_kind(ref: ObjectRef) -> str | None:
@@ -64,6 +84,8 @@ class FluxGraph:
                 )
             self.by_key[key] = obj
         self.known = set(known) | set(self.by_key)
+        self.unchecked: list[UncheckedRef] = []
+        """What the last `check()` could not check because of placeholders."""
 
     def edges(self, obj: FluxObject) -> Iterator[tuple[str, ObjectRef, Key | None]]:
         """(path, ref, target key) for each reference of `obj`; key None when kind is open."""
@@ -74,14 +96,22 @@ class FluxGraph:
             ns = getattr(ref, "namespace", None) or own_ns
             yield path, ref, (kind, ns, name) if kind else None
 
-    def check(self) -> None:
-        """Raise on the first dangling reference, forbidden cross-namespace ref, or cycle."""
+    def check(self) -> list[UncheckedRef]:
+        """Raise on the first dangling reference, forbidden cross-namespace ref, or cycle.
+        References whose target holds a Flux substitution placeholder cannot be resolved before
+        Flux substitutes them: they are returned (and kept in `unchecked`) instead."""
+        self.unchecked = []
         for obj in self.objects:
             own_ns = obj.metadata.namespace or self.default_namespace
+            source = key_of(obj, self.default_namespace)
             for path, ref, key in self.edges(obj):
                 where = f"{obj.kind} {obj.metadata.name!r}: {path}"
                 ref_ns = getattr(ref, "namespace", None)
+                target = key or ("?", ref_ns or own_ns, ref.name)  # type: ignore[attr-defined]
                 if self.no_cross_namespace_refs and ref_ns and ref_ns != own_ns:
+                    if has_placeholder(ref_ns) or has_placeholder(own_ns):
+                        self.unchecked.append(UncheckedRef(source, path, target))
+                        continue
                     raise CrossReferenceError(
                         f"{where}.namespace {ref_ns!r}: cross-namespace references are locked "
                         f"down in this stack (flux.noCrossNamespaceRefs); expected {own_ns!r}"
@@ -91,6 +121,9 @@ class FluxGraph:
                 if key[0] in ("Secret", "ConfigMap") and not _CHECKED_DATA_REFS.search(path):
                     continue  # auth Secrets are often made out of band (bootstrap, operators)
                 if key not in self.known:
+                    if any(has_placeholder(part) for part in key):
+                        self.unchecked.append(UncheckedRef(source, path, key))
+                        continue
                     candidates = sorted(
                         n for k, ns, n in self.known if k == key[0] and ns == key[1]
                     )
@@ -100,6 +133,7 @@ class FluxGraph:
                         f"does not declare{hint}"
                     )
         self._check_cycles()
+        return self.unchecked
 
     def _check_cycles(self) -> None:
         deps: dict[Key, list[Key]] = {}
