@@ -36,7 +36,9 @@ from gitops_sdk import (
     flux_key,
     synth,
 )
+from gitops_sdk.components.github import github_token_available
 from gitops_sdk.components.notifications import secrets_from_config
+from gitops_sdk.components.receiver import FluxReceiver
 from gitops_sdk.services.install_manifest import load_manifest
 
 AGE_SECRET = "sops-age"
@@ -103,7 +105,10 @@ def git_credentials() -> dict[str, pulumi.Output[str]] | None:
 
 
 def github(
-    cfg: GitopsConfig, source: GitSource, opts: pulumi.ResourceOptions | None
+    cfg: GitopsConfig,
+    source: GitSource,
+    receiver: FluxReceiver | None,
+    opts: pulumi.ResourceOptions | None,
 ) -> GithubDeployKey | None:
     """What `flux bootstrap github` sets up: a deploy key whose private half lands in the source
     Secret, and a push webhook on the Receiver so commits reconcile in seconds."""
@@ -111,9 +116,33 @@ def github(
     key = None
     if key_args := cfg.github.deploy_key_args(source):
         key = GithubDeployKey("github", key_args, opts)
-    if receiver_args := cfg.github.receiver_args(source):
-        GithubReceiver("github", receiver_args, opts)
+    # The webhook is registered when asked for (gitops:github.receiver), or for the declared
+    # Receiver when it has a public URL and a token can reach the API; never otherwise.
+    wanted = cfg.github.receiver is not None or (
+        receiver is not None and receiver.url is not None and github_token_available()
+    )
+    if wanted and (receiver_args := cfg.github.receiver_args(source, receiver)):
+        hook = GithubReceiver("github", receiver_args, opts)
+        if receiver is None:
+            pulumi.export("receiver_webhook_path", hook.flux_receiver.webhook_path)
     return key
+
+
+def flux_receiver(
+    cfg: GitopsConfig,
+    source: GitSource,
+    ready: list[pulumi.Resource],
+    opts: pulumi.ResourceOptions | None,
+) -> FluxReceiver | None:
+    """`gitops:receiver`: the Receiver and its generated token Secret, no Git host API."""
+    if cfg.receiver is None:
+        return None
+    args = cfg.receiver.receiver_args(source, depends_on=ready, wait=cfg.flux.wait)
+    receiver = FluxReceiver("receiver", args, opts)
+    pulumi.export("receiver_webhook_path", receiver.webhook_path)
+    if receiver.webhook_url is not None:
+        pulumi.export("receiver_webhook_url", receiver.webhook_url)
+    return receiver
 
 
 def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -167,7 +196,8 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
         GitSourceArgs(repository=repo, credentials=git_credentials(), depends_on=ready, wait=wait),
         opts=opts,
     )
-    key = github(cfg, source, opts) if cfg.github else None
+    receiver = flux_receiver(cfg, source, ready, opts)
+    key = github(cfg, source, receiver, opts) if cfg.github else None
     if cfg.automation:
         # The image CRDs come with the embedded controller: wait for them.
         after_flux = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready))

@@ -760,3 +760,23 @@ def test_the_install_manifest_url_is_checked_too() -> None:
     with pytest.raises(SpecError, match=r"manifest 'https://example.com/a b.yaml': contains a"):
         FluxInstallSettings(manifest="https://example.com/a b.yaml")
     assert FluxInstallSettings(manifest="./flux/install.yaml").manifest == "./flux/install.yaml"
+
+
+@pytest.mark.parametrize(
+    ("github", "shown"),
+    [
+        ({"receiver": {"url": "https://user:s3cret@hooks.example.com"}}, "user:***@"),
+        ({"baseUrl": "https://u:s3cret@ghe.example.com/api/v3"}, "u:***@"),
+    ],
+)
+def test_github_urls_in_stack_config_refuse_credentials(github: dict, shown: str) -> None:
+    from gitops_sdk.stack.config import parse_config
+
+    values = {
+        "cluster": {"name": "c", "environment": "staging"},
+        "repository": {"url": "https://github.com/o/r"},
+        "github": {"owner": "o", "repository": "r", **github},
+    }
+    with pytest.raises(ConfigError, match="holds a password") as err:
+        parse_config(values, source="Pulumi.staging.yaml")
+    assert shown in str(err.value) and "s3cret" not in str(err.value)

@@ -5,10 +5,12 @@ controllers of kube-controller-manager that deletions need (see `Janitor`)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -47,6 +49,7 @@ class Kube:
 
     def __init__(self, server: str, pki: Pki, *, timeout: float = 15) -> None:
         self.server = server.rstrip("/")
+        self.pki = pki
         self.timeout = timeout
         self.session = requests.Session()
         # Not the environment's CA bundle or proxies: this server, this CA, loopback.
@@ -71,26 +74,56 @@ class Kube:
         ctype = resp.headers.get("content-type", "")
         return resp.json() if "json" in ctype else resp.text
 
+    def write_kubeconfig(self, path: Path, *, token: str) -> Path:
+        """A kubeconfig (mode 0600) for this server that authenticates with a bearer token."""
+        doc = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "e2e",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority": str(self.pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [{"name": "token", "user": {"token": token}}],
+            "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": "token"}}],
+            "current-context": "e2e",
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(doc))
+        return path
+
     def ready(self) -> bool:
         return bool(self.request("GET", "/readyz") == "ok")
 
     # --- discovery -------------------------------------------------------------------------
     def resources(self) -> list[Resource]:
-        """Every top-level resource the server serves (preferred versions only)."""
+        """Every top-level resource the server serves, once per kind and group: at the group's
+        preferred version, or the first version serving it (Flux's Alert and Provider are only
+        at v1beta3 of a group whose preferred version is v1)."""
         found: list[Resource] = []
+        seen: set[tuple[str, str]] = set()
         versions = ["v1"] if self.request("GET", "/api") else []
         groups = self.request("GET", "/apis")["groups"]
-        paths = [f"/api/{v}" for v in versions] + [
-            f"/apis/{g['preferredVersion']['groupVersion']}" for g in groups
-        ]
+        paths = [f"/api/{v}" for v in versions]
+        for g in groups:
+            preferred = g["preferredVersion"]["groupVersion"]
+            others = [v["groupVersion"] for v in g["versions"] if v["groupVersion"] != preferred]
+            paths += [f"/apis/{gv}" for gv in [preferred, *others]]
         for path in paths:
             try:
                 doc = self.request("GET", path)
             except KubeError:
                 continue  # e.g. a CRD group being removed
+            group = doc["groupVersion"].rpartition("/")[0]
             for r in doc.get("resources", []):
-                if "/" in r["name"]:
+                if "/" in r["name"] or (group, r["kind"]) in seen:
                     continue
+                seen.add((group, r["kind"]))
                 res = Resource(
                     doc["groupVersion"], r["name"], bool(r["namespaced"]), frozenset(r["verbs"])
                 )

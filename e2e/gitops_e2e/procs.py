@@ -53,12 +53,15 @@ def wait_until(
     on_timeout: Callable[[], str] | None = None,
 ) -> T:
     """Call `check` until it returns something truthy; raise HarnessError naming `what` after
-    `timeout` seconds. Exceptions from `check` count as not-yet (the last one is reported)."""
+    `timeout` seconds. Exceptions from `check` count as not-yet (the last one is reported),
+    except a HarnessError (a process died): that one ends the wait at once."""
     deadline = time.monotonic() + timeout
     last: object = None
     while True:
         try:
             result = check()
+        except HarnessError:
+            raise
         except Exception as err:
             last = err
             result = None
@@ -82,7 +85,10 @@ class Proc:
         *,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        clean_env: bool = False,
     ) -> None:
+        """`env` is added to this process's environment, or is the whole of it with
+        `clean_env`."""
         self.name = name
         self.argv = list(argv)
         self.log = log
@@ -95,7 +101,7 @@ class Proc:
             stdout=self._logf,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
+            env=dict(env or {}) if clean_env else {**os.environ, **(env or {})},
             cwd=cwd,
             start_new_session=True,  # own process group: stop() takes its children too
         )

@@ -1,6 +1,7 @@
 """The real Pulumi program (stacks/) run by the real `pulumi` CLI from e2e/bin, on a copy of the
 project in a temp dir, with a `file://` backend and the plugins from e2e/bin (no plugin
-downloads: automatic acquisition is off and the project file points at the local binaries)."""
+downloads: automatic acquisition is off and the project file points at the local binaries);
+Python dynamic providers run through a small plugin script written for the venv."""
 
 from __future__ import annotations
 
@@ -38,6 +39,22 @@ class Result:
                 f"{self.stderr[-4000:]}"
             )
         return self
+
+
+DYNAMIC_PROVIDER = "pulumi-resource-pulumi-python"
+"""The plugin the engine starts for Python dynamic providers (the SDK's GitHub resources and
+generated webhook token): the language host's companion, which e2e/build.sh does not build."""
+
+
+def dynamic_provider_plugin(folder: Path, venv: Path) -> Path:
+    """`folder` holding a `pulumi-resource-pulumi-python` that serves dynamic providers with the
+    venv's Python (`python -m pulumi.dynamic`, as the Pulumi SDK expects)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / DYNAMIC_PROVIDER
+    python = venv / "bin" / "python"
+    script.write_text(f'#!/bin/sh\nexec "{python}" -u -m pulumi.dynamic "$@"\n')
+    script.chmod(0o755)
+    return folder
 
 
 class PulumiProject:
@@ -85,9 +102,12 @@ class PulumiProject:
         }
         (self.dir / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
 
+        plugins = dynamic_provider_plugin(work / "plugins", venv)
         self.env = {
             **os.environ,
-            "PATH": os.pathsep.join([str(bin_dir), str(venv / "bin"), os.environ["PATH"]]),
+            "PATH": os.pathsep.join(
+                [str(bin_dir), str(plugins), str(venv / "bin"), os.environ["PATH"]]
+            ),
             "PULUMI_HOME": str(home),
             "PULUMI_BACKEND_URL": f"file://{state}",
             "PULUMI_CONFIG_PASSPHRASE": "e2e",
@@ -111,11 +131,16 @@ class PulumiProject:
         return path
 
     def run(
-        self, *args: str, timeout: float = 300, check: bool = True, stdin: str | None = None
+        self,
+        *args: str,
+        timeout: float = 300,
+        check: bool = True,
+        stdin: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> Result:
         """`pulumi ARGS` in the project copy; output also goes to logs/pulumi-N-<cmd>.log.
         `stdin` is fed to the command (secret values: never put them in ARGS, which are
-        logged)."""
+        logged); `env` is added to the environment of this run."""
         self._count += 1
         log = self.logs / f"pulumi-{self._count:02d}-{args[0]}.log"
         argv = [str(self.bin_dir / "pulumi"), *args, "--non-interactive", "--color=never"]
@@ -124,7 +149,7 @@ class PulumiProject:
             proc = subprocess.run(
                 argv,
                 cwd=self.dir,
-                env=self.env,
+                env={**self.env, **(env or {})},
                 capture_output=True,
                 text=True,
                 timeout=timeout,

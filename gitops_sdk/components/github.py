@@ -1,31 +1,36 @@
 """GitHub components that wire a repository to Flux: `GithubDeployKey` (the deploy key and the
-source Secret with `identity`/`identity.pub`/`known_hosts`) and `GithubReceiver` (a `github`
-Receiver, its token Secret and the push webhook), with their Args and the `gitops:github`
-stack-config section. Secrets travel only as Pulumi secrets and never reach a message.
+source Secret with `identity`/`identity.pub`/`known_hosts`) and `GithubReceiver` (the push
+webhook on GitHub, for a `FluxReceiver` it declares or is given), with their Args and the
+`gitops:github` stack-config section. Secrets travel only as Pulumi secrets and never reach a
+message.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, NoReturn, Protocol, TypeAlias
+from typing import Any, NoReturn
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from gitops_sdk.api.notification import Receiver
 from gitops_sdk.api.source import GitRepository
-from gitops_sdk.components.base import ComponentArgs
-from gitops_sdk.components.github_providers import DeployKey, RepositoryWebhook, WebhookToken
+from gitops_sdk.components.github_providers import DeployKey, RepositoryWebhook
 from gitops_sdk.components.github_settings import (
     GithubDeployKeySettings,
     GithubReceiverSettings,
     GithubTarget,
 )
+from gitops_sdk.components.receiver import (
+    FluxReceiver,
+    FluxReceiverArgs,
+    SecretArgs,
+    Source,
+    resolve_source,
+)
 from gitops_sdk.components.resource import FluxResource
-from gitops_sdk.core.base import Invalid
-from gitops_sdk.core.errors import MISSING, ConfigError, CrossReferenceError, FieldIssue, SpecError
-from gitops_sdk.core.model import FluxObject
+from gitops_sdk.core.errors import MISSING, ArgumentError, ConfigError, FieldIssue, SpecError
 from gitops_sdk.services.github import IDENTITY_CONFIG, TOKEN_CONFIG, TOKEN_ENV, ClientOptions
 from gitops_sdk.services.github_errors import PERMISSION_DEPLOY_KEYS
 from gitops_sdk.services.github_urls import (
@@ -33,7 +38,6 @@ from gitops_sdk.services.github_urls import (
     api_url_for_host,
     parse_repository_url,
     ssh_url,
-    webhook_path,
 )
 from gitops_sdk.services.ssh_keys import GITHUB_KNOWN_HOSTS
 
@@ -46,36 +50,11 @@ __all__ = [
     "Source",
     "github_identity",
     "github_token",
+    "github_token_available",
 ]
 
 
-class _HasRepository(Protocol):
-    """A component holding a GitRepository, such as `GitSource` or `GithubDeployKey`."""
-
-    @property
-    def repository(self) -> GitRepository | FluxResource[GitRepository]: ...
-
-
-Source: TypeAlias = GitRepository | FluxResource[GitRepository] | _HasRepository
-"""The GitRepository a component is for: the model, its resource, or a `GitSource`."""
-
-
-class _SecretArgs(ComponentArgs):
-    """Args holding secrets: an unknown key is refused without its value, since a misspelt
-    secret field (`webhookToken` on a deploy key) would otherwise put the secret in the error."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unknown_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            known = {n for name, info in cls.model_fields.items() for n in (name, info.alias)}
-            for key in data:
-                if key not in known:
-                    raise Invalid(str(key), MISSING, "unknown field")
-        return data
-
-
-class GithubDeployKeyArgs(GithubDeployKeySettings, _SecretArgs):
+class GithubDeployKeyArgs(GithubDeployKeySettings, SecretArgs):
     """Inputs of `GithubDeployKey`: the GitRepository, the key settings and the secrets."""
 
     source: Any
@@ -90,17 +69,26 @@ class GithubDeployKeyArgs(GithubDeployKeySettings, _SecretArgs):
     """How the provider talks to the API; default: the SDK defaults."""
 
 
-class GithubReceiverArgs(GithubReceiverSettings, _SecretArgs):
-    """Inputs of `GithubReceiver`: the GitRepository, the receiver settings and the secrets."""
+class GithubReceiverArgs(GithubReceiverSettings, SecretArgs):
+    """Inputs of `GithubReceiver`: the GitRepository (or a declared `FluxReceiver`), the
+    receiver settings and the secrets."""
 
-    source: Any
-    """The GitRepository to reconcile on push (a `Source`); checked when the component is made."""
+    source: Any = None
+    """The GitRepository to reconcile on push (a `Source`); default: `receiver`'s. Checked
+    when the component is made."""
+    receiver: Any = None
+    """A `FluxReceiver` (type github) to register the webhook for, instead of declaring a
+    Receiver here; its name, namespace, Secret, events and token are then the ones used."""
     token: Any = Field(default=None, repr=False)
     """API token, a secret input; default `github_token()`."""
     webhook_token: Any = Field(default=None, repr=False)
     """The token GitHub signs payloads with, a secret input; default: generated once."""
     client_options: ClientOptions | None = None
     """How the provider talks to the API; default: the SDK defaults."""
+
+
+_RECEIVER_FIELDS = ("name", "namespace", "secret_name", "events", "interval", "webhook_token")
+"""What a given `FluxReceiver` decides, so `GithubReceiverArgs` must not set it too."""
 
 
 class GithubConfig(GithubTarget):
@@ -124,12 +112,16 @@ class GithubConfig(GithubTarget):
             return None
         return GithubDeployKeyArgs(source=source, **_merged(self, self.deploy_key))
 
-    def receiver_args(self, source: Source) -> GithubReceiverArgs | None:
-        """The Args for `source`: `receiver` with the top-level owner/repository/baseUrl
-        filled in; None without a receiver."""
-        if self.receiver is None:
+    def receiver_args(
+        self, source: Source, receiver: FluxReceiver | None = None
+    ) -> GithubReceiverArgs | None:
+        """The Args for `source`: `receiver` settings with the top-level owner/repository/
+        baseUrl filled in; None without them, unless a declared `receiver` (`gitops:receiver`)
+        is given for the webhook to call."""
+        if self.receiver is None and receiver is None:
             return None
-        return GithubReceiverArgs(source=source, **_merged(self, self.receiver))
+        settings = self.receiver or GithubReceiverSettings()
+        return GithubReceiverArgs(source=source, receiver=receiver, **_merged(self, settings))
 
 
 def _target(model: GithubTarget) -> dict[str, Any]:
@@ -159,35 +151,18 @@ def github_token() -> pulumi.Output[str]:
     )
 
 
+def github_token_available() -> bool:
+    """Whether `github_token()` finds a token (never reading its value)."""
+    return bool(
+        pulumi.Config("gitops").get_secret(TOKEN_CONFIG) is not None
+        or pulumi.Config("github").get_secret("token") is not None
+        or os.environ.get(TOKEN_ENV)
+    )
+
+
 def github_identity() -> pulumi.Output[str] | None:
     """The secret config value `gitops:githubIdentity` (a private key to adopt), if set."""
     return pulumi.Config("gitops").get_secret(IDENTITY_CONFIG)
-
-
-def _source(
-    source: Any, component: str, name: str
-) -> tuple[GitRepository, FluxResource[GitRepository] | None]:
-    # Components are matched by shape (a `repository` attribute): any component holding a
-    # GitRepository works, and this module imports none of them.
-    found: Any = source
-    for _ in range(4):
-        if isinstance(found, FluxResource):
-            model = found.flux_object
-            if isinstance(model, GitRepository):
-                return model, found
-            found = model
-            break
-        if isinstance(found, GitRepository):
-            return found, None
-        inner = getattr(found, "repository", None)
-        if inner is None or inner is found:
-            break
-        found = inner
-    what = f"{found.kind} {found.name!r}" if isinstance(found, FluxObject) else type(found).__name__
-    raise CrossReferenceError(
-        f"{component} {name!r}: source must be a GitRepository (the model, its FluxResource or a "
-        f"GitSource), got {what}"
-    )
 
 
 def _fail(repo: GitRepository, path: str, value: Any, problem: str) -> NoReturn:
@@ -250,7 +225,7 @@ class GithubDeployKey(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: GithubDeployKeyArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        repo, repo_resource = _source(args.source, "GithubDeployKey", name)
+        repo, repo_resource = resolve_source(args.source, "GithubDeployKey", name)
         ref = repo.spec.secret_ref
         if ref is None:
             _fail(repo, "spec.secretRef", MISSING, "is not set; name the Secret for the deploy key")
@@ -312,59 +287,77 @@ class GithubDeployKey(pulumi.ComponentResource):
 
 
 class GithubReceiver(pulumi.ComponentResource):
-    """Instant sync: a `github` Receiver for the GitRepository, its token Secret, and the
-    repository webhook that calls it on push.
+    """Instant sync: the repository webhook that calls a `github` Receiver on push, and that
+    Receiver with its token Secret (a `FluxReceiver`, declared here unless `args.receiver`
+    gives one).
 
-    The token is generated once (a `WebhookToken`) unless `args.webhook_token` is given; the
-    hook posts to `args.url` + the Receiver's webhook path and is updated or removed with it.
+    The hook posts to `args.url` (default: the receiver's `url`) + the Receiver's webhook path,
+    signed with the Receiver's token, and is updated or removed with it.
     """
 
     token: pulumi.Output[str]
     secret: k8s.core.v1.Secret
     receiver: FluxResource[Receiver]
+    flux_receiver: FluxReceiver
     webhook: RepositoryWebhook
     webhook_url: pulumi.Output[str]
 
     def __init__(
         self, name: str, args: GithubReceiverArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        repo, repo_resource = _source(args.source, "GithubReceiver", name)
+        given = args.receiver
+        if given is not None and not isinstance(given, FluxReceiver):
+            raise ArgumentError(
+                f"GithubReceiver {name!r}: receiver: expected a FluxReceiver, got "
+                f"{type(given).__name__}"
+            )
+        if given is not None:
+            if given.type != "github":
+                _fail_args("GithubReceiverArgs", "receiver", given.type, "is not type 'github'")
+            for field in _RECEIVER_FIELDS:
+                if field in args.model_fields_set:
+                    alias = GithubReceiverArgs.model_fields[field].alias or field
+                    _fail_args(
+                        "GithubReceiverArgs",
+                        alias,
+                        MISSING,
+                        "is set, but the given receiver decides it; set it on the FluxReceiver",
+                    )
+        source = args.source if args.source is not None else given
+        if source is None:
+            _fail_args("GithubReceiverArgs", "source", MISSING, "required field is missing")
+        repo, repo_resource = resolve_source(source, "GithubReceiver", name)
         _, owner, name_, base_url = _resolve_target(repo, args, need_ssh=False)
-        namespace = args.namespace or repo.namespace or "default"
-        receiver = Receiver(
-            name=args.name,
-            namespace=namespace,
-            type="github",
-            events=list(args.events),
-            resources=[repo_resource if repo_resource is not None else repo],
-            secret_ref={"name": args.secret_name},
-            interval=args.interval,
-        )
+        url = args.url or (given.url if given is not None else None)
+        if url is None:
+            _fail_args(
+                "GithubReceiverArgs",
+                "url",
+                MISSING,
+                "is not set: give the public URL of notification-controller's webhook receiver "
+                "(here or on the FluxReceiver)",
+            )
         api_token = args.token if args.token is not None else github_token()
 
         super().__init__("gitops:github:GithubReceiver", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        if args.webhook_token is None:
-            self.token = WebhookToken(f"{name}-token", opts=child).token
-        else:
-            self.token = pulumi.Output.secret(args.webhook_token)
-        self.secret = k8s.core.v1.Secret(
-            f"{name}-secret",
-            metadata={"name": args.secret_name, "namespace": namespace},
-            string_data={"token": self.token},
-            opts=child,
-        )
-        self.receiver = FluxResource(
-            f"{name}-receiver",
-            receiver,
-            pulumi.ResourceOptions(parent=self, depends_on=[self.secret]),
-        )
-        base = args.url.rstrip("/")
-        # The token is generated by a dynamic resource: None under the mock runtime (offline
-        # synth), where no provider runs; then there is no URL to show either.
-        self.webhook_url = pulumi.Output.from_input(self.token).apply(
-            lambda t: base + webhook_path(t, args.name, namespace) if t else ""
-        )
+        if given is None:
+            given = FluxReceiver(
+                name,
+                FluxReceiverArgs(
+                    source=repo_resource if repo_resource is not None else repo,
+                    name=args.name,
+                    namespace=args.namespace,
+                    secret_name=args.secret_name,
+                    events=list(args.events),
+                    interval=args.interval,
+                    webhook_token=args.webhook_token,
+                    url=url,
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+        self.flux_receiver = given
+        self.token, self.secret, self.receiver = given.token, given.secret, given.receiver
+        self.webhook_url = given.webhook_path.apply(lambda p: url + p if p else "")
         self.webhook = RepositoryWebhook(
             f"{name}-webhook",
             owner=owner,
@@ -372,12 +365,16 @@ class GithubReceiver(pulumi.ComponentResource):
             token=api_token,
             url=self.webhook_url,
             secret=self.token,
-            events=args.events,
+            events=given.events or ["push"],
             base_url=base_url,
-            adopt_prefix=f"{base}/hook/",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.receiver]),
+            adopt_prefix=f"{url}/hook/",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[given.receiver]),
             options=args.client_options,
         )
         self.register_outputs(
-            {"receiver": f"{namespace}/{args.name}", "repository": f"{owner}/{name_}"}
+            {
+                "receiver": f"{given.namespace}/{given.name}",
+                "repository": f"{owner}/{name_}",
+                "webhookPath": given.webhook_path,
+            }
         )

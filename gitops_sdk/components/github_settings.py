@@ -9,8 +9,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
+from gitops_sdk.components.receiver import check_public_url
 from gitops_sdk.core.base import FluxModel
-from gitops_sdk.core.fields import Duration, Name, Namespace
+from gitops_sdk.core.fields import Duration, Name, Namespace, check_url
 from gitops_sdk.services.ssh_keys import KeyAlgorithm
 
 __all__ = [
@@ -24,17 +25,12 @@ __all__ = [
 
 
 def _check_api_url(value: str) -> str:
+    check_url(value, ("http", "https"), "the token goes in gitops:githubToken, never in the URL")
     if not re.match(r"^https?://[^/\s]+", value):
         raise ValueError(
             "is not an API URL (expected 'https://api.github.com' or, for GitHub Enterprise, "
             "'https://<host>/api/v3')"
         )
-    return value.rstrip("/")
-
-
-def _check_public_url(value: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", value):
-        raise ValueError("is not a URL (expected e.g. 'https://flux-webhook.example.com')")
     return value.rstrip("/")
 
 
@@ -86,11 +82,13 @@ class GithubDeployKeySettings(GithubTarget):
 
 
 class GithubReceiverSettings(GithubTarget):
-    """Settings of `GithubReceiver` (`gitops:github.receiver` in a stack file)."""
+    """Settings of `GithubReceiver` (`gitops:github.receiver` in a stack file). With a Receiver
+    declared in `gitops:receiver`, only the target and `url` are read from here."""
 
-    url: Annotated[str, AfterValidator(_check_public_url)]
+    url: Annotated[str, AfterValidator(check_public_url)] | None = None
     """Public base URL of notification-controller's webhook receiver, e.g.
-    `https://flux-webhook.example.com`; the hook posts to it + `/hook/<sha256>`."""
+    `https://flux-webhook.example.com`; the hook posts to it + `/hook/<sha256>`. Default: the
+    `url` of the declared Receiver (`gitops:receiver`); one of them is required."""
     name: Name = "github-receiver"
     """Name of the Receiver."""
     namespace: Namespace | None = None

@@ -31,6 +31,7 @@ from gitops_sdk.components.flux_install import FluxInstallArgs
 from gitops_sdk.components.github import GithubConfig
 from gitops_sdk.components.monitoring import FluxMonitoringArgs
 from gitops_sdk.components.notifications import AlertingArgs
+from gitops_sdk.components.receiver import ReceiverSettings
 from gitops_sdk.core.base import FluxModel, Invalid, issues_from
 from gitops_sdk.core.errors import MISSING, ConfigError
 from gitops_sdk.core.fields import CpuQuantity, Duration, MemoryQuantity, Name, Namespace
@@ -246,6 +247,9 @@ class GitopsConfig(ConfigModel):
     """Flagger canaries (`gitops:canary`), off unless enabled."""
     github: GithubConfig | None = None
     """Deploy key and push webhook on GitHub (`gitops:github`); absent: not managed."""
+    receiver: ReceiverSettings | None = None
+    """A Flux Receiver for the repository with a generated token (`gitops:receiver`), so a
+    push webhook reconciles at once; null: polling only (unless `gitops:github.receiver`)."""
     monitoring: FluxMonitoringArgs | None = None
     """Flux metrics, alert rules and dashboard for kube-prometheus-stack; null: none."""
     alerts: AlertingArgs | None = None
@@ -260,6 +264,33 @@ class GitopsConfig(ConfigModel):
                 members += [(name, u) for u in units] if layer.units else [(name, "")]
         if problem := name_collision(members):
             raise Invalid("layers", MISSING, problem)
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _one_receiver(self) -> GitopsConfig:
+        if self.receiver is None:
+            return self
+        controller = "notification-controller"
+        if self.flux.install and controller not in self.flux.components:
+            raise Invalid(
+                "receiver",
+                MISSING,
+                f"needs {controller}, which serves Receivers; add notification to "
+                "gitops:flux.components",
+            )
+        hook = self.github.receiver if self.github is not None else None
+        if hook is None:
+            return self
+        # gitops:receiver declares the Receiver; gitops:github.receiver then only says where
+        # GitHub posts (url) and which repository gets the hook.
+        for field in ("name", "namespace", "secret_name", "events", "interval"):
+            if field in hook.model_fields_set:
+                alias = type(hook).model_fields[field].alias or field
+                raise Invalid(
+                    f"github.receiver.{alias}",
+                    getattr(hook, field),
+                    "is decided by gitops:receiver, which declares the Receiver; set it there",
+                )
         return self
 
     @pydantic.model_validator(mode="after")

@@ -1,13 +1,15 @@
 """Fixtures of the end-to-end tests (marker `e2e`): a local control plane (etcd +
-kube-apiserver), a Git server over HTTP, the real program deployed with the real `pulumi` CLI,
-and Flux's source- and kustomize-controller as local processes. Binaries come from e2e/bin
-(`e2e/build.sh`); without them the tests are skipped, naming what is missing.
+kube-apiserver), a Git server over HTTP that calls webhooks on push, an HTTP sink for alerts, the
+real program deployed with the real `pulumi` CLI, and the Flux controllers its Deployments
+describe, run as local processes with those Deployments' args and env. Binaries come from
+e2e/bin (`e2e/build.sh`); without them the tests are skipped, naming what is missing.
 
 Everything runs on 127.0.0.1 with random ports, under one temp dir whose `logs/` is listed (with
 the tail of each log) in the report of a failing test."""
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from collections.abc import Iterator
@@ -15,33 +17,45 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from gitops_e2e import homelab
 from gitops_e2e.controlplane import ControlPlane, start_control_plane
 from gitops_e2e.flux import FluxControllers, start_flux
-from gitops_e2e.gitserver import start_git_server
-from gitops_e2e.procs import BIN, missing_binaries, tail
+from gitops_e2e.gitserver import Webhook, start_git_server
+from gitops_e2e.homelab import FLUX_MANIFEST, AgeKey
+from gitops_e2e.kube import is_ready
+from gitops_e2e.procs import BIN, missing_binaries, tail, wait_until
 from gitops_e2e.pulumi import PulumiProject
-from gitops_sdk.services import sops, sops_config, stack_files
-from gitops_sdk.services.age import generate_age_key
+from gitops_e2e.sink import EventSink
+from gitops_sdk.services import stack_files
 
-from .e2e_support import GIT_CREDENTIALS, SECRET_VALUE, STACK, AgeKey, ConfigRepo, Deployed
+from .e2e_support import (
+    GIT_CREDENTIALS,
+    RECEIVER,
+    RECEIVER_SECRET,
+    SECRET_VALUE,
+    STACK,
+    ConfigRepo,
+    Deployed,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
+CONTROLLERS = [
+    "source-controller",
+    "kustomize-controller",
+    "helm-controller",
+    "notification-controller",
+]
+"""The e2e stack's `gitops:flux.components`, as binaries."""
 TOOLS = [
     "etcd",
     "kube-apiserver",
-    "source-controller",
-    "kustomize-controller",
+    *CONTROLLERS,
     "pulumi",
     "pulumi-language-python",
     "pulumi-resource-kubernetes",
 ]
-FLUX_MANIFEST = ROOT.parent / "shared" / "flux-install" / "v2.9.4" / "install.yaml"
-FIXTURES = ROOT / "e2e" / "fixtures"
-
-
 _work_dir: Path | None = None
 
 
@@ -106,37 +120,7 @@ def control_plane(e2e_work: Path) -> Iterator[ControlPlane]:
 
 @pytest.fixture(scope="session")
 def age_key() -> AgeKey:
-    text, recipient = generate_age_key()
-    identity = next(line for line in text.splitlines() if line.startswith("AGE-SECRET-KEY-"))
-    return AgeKey(text, identity, recipient)
-
-
-def _seed(dest: Path, age: AgeKey) -> Path:
-    """The fixture repo plus a SOPS-encrypted Secret (encrypted now, for this run's age key)."""
-    shutil.copytree(FIXTURES / "repo", dest)
-    config = dest / ".sops.yaml"
-    config.write_text(
-        yaml.safe_dump({"creation_rules": sops_config.stack_rules(STACK, age.recipient)})
-    )
-    secret = dest / "apps" / STACK / "db.sops.yaml"
-    secret.parent.mkdir(parents=True)
-    secret.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "demo-db", "namespace": "e2e-apps"},
-                "stringData": {"password": SECRET_VALUE},
-            }
-        )
-    )
-    assert sops.encrypt(secret, config=config)
-    assert SECRET_VALUE not in secret.read_text()
-    kustomization = dest / "apps" / "kustomization.yaml"
-    doc = yaml.safe_load(kustomization.read_text())
-    doc["resources"].append(f"{STACK}/db.sops.yaml")
-    kustomization.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return dest
+    return homelab.new_age_key()
 
 
 @pytest.fixture(scope="session")
@@ -146,7 +130,7 @@ def config_repo(e2e_work: Path, age_key: AgeKey) -> Iterator[ConfigRepo]:
     credentials = GIT_CREDENTIALS if stack_makes_git_secret() else None
     server = start_git_server(e2e_work, credentials)
     try:
-        seed = _seed(e2e_work / "seed", age_key)
+        seed = homelab.seed_repo(e2e_work / "seed", age_key, SECRET_VALUE, STACK)
         url = server.create_repo("fleet", seed)
         push_url = (
             url.replace("http://", "http://{}:{}@".format(*credentials)) if credentials else url
@@ -157,8 +141,22 @@ def config_repo(e2e_work: Path, age_key: AgeKey) -> Iterator[ConfigRepo]:
 
 
 @pytest.fixture(scope="session")
+def alert_sink() -> Iterator[EventSink]:
+    """Where the stack's generic Provider posts alerts."""
+    sink = EventSink().start()
+    try:
+        yield sink
+    finally:
+        sink.stop()
+
+
+@pytest.fixture(scope="session")
 def deployed(
-    e2e_work: Path, control_plane: ControlPlane, config_repo: ConfigRepo, age_key: AgeKey
+    e2e_work: Path,
+    control_plane: ControlPlane,
+    config_repo: ConfigRepo,
+    age_key: AgeKey,
+    alert_sink: EventSink,
 ) -> Deployed:
     """`pulumi up` of the real program with the e2e stack config; destroyed by test_destroy."""
     project = PulumiProject(
@@ -168,28 +166,10 @@ def deployed(
         # another checkout's Pulumi.yaml and stacks/ (e.g. to try a change): GITOPS_E2E_PROJECT
         root=Path(os.environ.get("GITOPS_E2E_PROJECT") or ROOT),
     )
-    doc = yaml.safe_load((FIXTURES / f"Pulumi.{STACK}.yaml").read_text())
-    doc["config"]["gitops:repository"]["url"] = config_repo.url
-    if config_repo.credentials:
-        doc["config"]["gitops:repository"]["secretName"] = "flux-system"
-    project.write_stack_file(STACK, doc)
-    project.run("stack", "init", STACK, timeout=60)
-    # Secrets go in as Pulumi secrets (encrypted in the stack file, never in plaintext).
-    project.run("config", "set", "--secret", "--stack", STACK, "gitops:ageKey", stdin=age_key.text)
-    if config_repo.credentials:
-        for key, value in zip(("username", "password"), config_repo.credentials, strict=True):
-            project.run(
-                "config",
-                "set",
-                "--secret",
-                "--path",
-                "--stack",
-                STACK,
-                f"gitops:gitCredentials.{key}",
-                stdin=value,
-            )
-    assert age_key.identity not in project.dir.joinpath(f"Pulumi.{STACK}.yaml").read_text()
-    up = project.run("up", "--yes", "--skip-preview", "--stack", STACK, timeout=600)
+    doc = homelab.stack_config(
+        config_repo.url, alert_sink.url, git_secret=config_repo.credentials is not None
+    )
+    up = homelab.deploy(project, doc, age_key, credentials=config_repo.credentials, stack=STACK)
     return Deployed(project, up)
 
 
@@ -197,10 +177,31 @@ def deployed(
 def flux(
     e2e_work: Path, control_plane: ControlPlane, deployed: Deployed
 ) -> Iterator[FluxControllers]:
-    """The controllers start once `pulumi up` has installed the Flux CRDs (controller-runtime
-    gives up on kinds the API server does not serve)."""
-    controllers = start_flux(e2e_work, control_plane.kubeconfig)
+    """The controllers of the Deployments `pulumi up` created, started once it has installed the
+    Flux CRDs (controller-runtime gives up on kinds the API server does not serve)."""
+    controllers = start_flux(e2e_work, control_plane.kube)
     try:
         yield controllers
     finally:
         controllers.stop()
+
+
+@pytest.fixture(scope="session")
+def push_webhook(
+    flux: FluxControllers, control_plane: ControlPlane, config_repo: ConfigRepo
+) -> Webhook:
+    """The Git server calls the stack's Receiver on every push, as GitHub would once the webhook
+    is registered: at notification-controller's receiver address + the Receiver's webhook path,
+    signed with the token from the Secret the stack generated."""
+    kube = control_plane.kube
+    receiver = wait_until(
+        f"Receiver {RECEIVER} Ready",
+        lambda: (r := kube.get("Receiver", RECEIVER, "flux-system")) and is_ready(r) and r,
+        timeout=120,
+        on_timeout=flux.describe,
+    )
+    secret = kube.get("Secret", RECEIVER_SECRET, "flux-system")
+    assert secret is not None
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    url = flux.receiver_url + receiver["status"]["webhookPath"]
+    return config_repo.server.add_webhook(url, token)

@@ -16,12 +16,23 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from gitops_e2e.certs import make_pki
 from gitops_e2e.controlplane import start_control_plane, start_etcd
-from gitops_e2e.flux import start_flux
+from gitops_e2e.flux import FluxControllers, start_controller, start_flux, wait_healthy
 from gitops_e2e.gitserver import git, start_git_server
+from gitops_e2e.homelab import FIXTURES, FLUX_MANIFEST
 from gitops_e2e.kube import is_ready
 from gitops_e2e.procs import HarnessError, wait_until
 
-from .conftest import FIXTURES, FLUX_MANIFEST, _skip_reason
+from .conftest import _skip_reason
+
+SHIPPED = Path(__file__).resolve().parents[2] / "gitops_sdk/data/flux/v2.9.4/install.yaml"
+"""The Flux install manifest the SDK ships (its Deployments, as released)."""
+
+
+def shipped_deployment(name: str) -> dict:
+    docs = yaml.safe_load_all(SHIPPED.read_text())
+    return next(
+        d for d in docs if d and d["kind"] == "Deployment" and d["metadata"]["name"] == name
+    )
 
 
 def _cert(path: Path) -> x509.Certificate:
@@ -102,9 +113,13 @@ def test_flux_reconciles_from_the_git_server_without_pulumi() -> None:
                 {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}}
             )
             groups = ("source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io")
+            controllers = ("source-controller", "kustomize-controller")
             for doc in yaml.safe_load_all(FLUX_MANIFEST.read_text()):
                 crd = doc and doc["kind"] == "CustomResourceDefinition"
                 if crd and doc["spec"]["group"] in groups:
+                    kube.apply(doc)
+                # The released Deployments: the harness runs what they say.
+                if doc and doc["kind"] == "Deployment" and doc["metadata"]["name"] in controllers:
                     kube.apply(doc)
             wait_until(
                 "Flux kinds served",
@@ -112,7 +127,9 @@ def test_flux_reconciles_from_the_git_server_without_pulumi() -> None:
                 timeout=30,
             )
             url = server.create_repo("fleet", FIXTURES / "repo")
-            flux = start_flux(work, plane.kubeconfig)
+            # As admin: this bare control plane has none of the stack's RBAC.
+            flux = start_flux(work, kube, kubeconfig=plane.kubeconfig)
+            assert sorted(flux.controllers) == sorted(controllers)
             kube.apply(
                 {
                     "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -166,3 +183,33 @@ def test_flux_reconciles_from_the_git_server_without_pulumi() -> None:
                 flux.stop()
             server.stop()
             plane.stop()
+
+
+@pytest.mark.e2e
+def test_a_flag_the_controller_does_not_know_fails_with_its_log(tmp_path: Path) -> None:
+    """The harness passes the Deployment's args as they are: an unknown flag stops the
+    controller, as in the cluster, and start-up fails with the controller's own words."""
+    if reason := _skip_reason(["source-controller"]):
+        pytest.skip(reason)
+    deployment = shipped_deployment("source-controller")
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"].append("--no-such-flag=1")
+    addresses = {
+        "--metrics-addr": "127.0.0.1:0",
+        "--health-addr": "127.0.0.1:0",
+        "--storage-addr": "127.0.0.1:0",
+        "--storage-adv-addr": "127.0.0.1:0",
+        "--events-addr": "",
+    }
+    controller = start_controller(
+        deployment, tmp_path, tmp_path / "kubeconfig", addresses=addresses
+    )
+    flux = FluxControllers({"source-controller": controller})
+    try:
+        with pytest.raises(HarnessError) as err:
+            wait_healthy(flux, timeout=60)
+    finally:
+        flux.stop()
+    message = str(err.value)
+    assert message.startswith("source-controller exited with")
+    assert "unknown flag: --no-such-flag" in message
+    assert "--no-such-flag=1" in controller.proc.argv
