@@ -53,6 +53,7 @@ from gitops_sdk.components.notifications import (
     FluxNotifications,
     FluxNotificationsArgs,
 )
+from gitops_sdk.components.receiver import FluxReceiver, FluxReceiverArgs, ReceiverSettings
 from gitops_sdk.components.resource import (
     FluxKey,
     FluxResource,
@@ -136,6 +137,8 @@ __all__ = [
     "FluxObject",
     "FluxPodMonitor",
     "FluxPodMonitorArgs",
+    "FluxReceiver",
+    "FluxReceiverArgs",
     "FluxResource",
     "FluxStateMetrics",
     "FluxStateMetricsArgs",
@@ -173,6 +176,7 @@ __all__ = [
     "PromQLError",
     "Provider",
     "Receiver",
+    "ReceiverSettings",
     "Scheduling",
     "SecretBackend",
     "SecretBackendArgs",

@@ -182,40 +182,53 @@ def start_flux(
     timeout: float = 90,
     only: Sequence[str] | None = None,
     kubeconfig: Path | None = None,
+    attempts: int = 3,
 ) -> FluxControllers:
     """Every Flux Deployment in `namespace` (or those named in `only`) as a healthy local process
     (its /readyz answers), or HarnessError with the logs. Each authenticates as its Deployment's
-    service account, unless `kubeconfig` is given (e.g. the admin's, for a bare harness test)."""
+    service account, unless `kubeconfig` is given (e.g. the admin's, for a bare harness test).
+
+    A port found free can be taken by another process before a controller binds it: then all
+    start again on new ports, up to `attempts` times; any other failure is reported at once."""
     deployments = flux_deployments(kube, namespace)
     if only is not None:
         deployments = [d for d in deployments if d["metadata"]["name"] in only]
     if not deployments:
         raise HarnessError(f"no Flux Deployments in namespace {namespace}")
-    names = [d["metadata"]["name"] for d in deployments]
-    events = f"127.0.0.1:{free_port()}" if "notification-controller" in names else None
-    flux = FluxControllers()
-    try:
-        for deployment in deployments:
-            name = deployment["metadata"]["name"]
-            addresses = _addresses(name, events)
-            if name == "notification-controller" and events:
-                addresses["--events-addr"] = events
-            config = kubeconfig
-            if config is None:
-                account = deployment["spec"]["template"]["spec"].get("serviceAccountName")
-                config = service_account_kubeconfig(
-                    kube, work / "flux" / name / "kubeconfig", namespace, account or "default"
-                )
-            flux.controllers[name] = start_controller(
-                deployment, work, config, addresses=addresses, kube=kube, bin_dir=bin_dir
+    configs: dict[str, Path] = {}
+    for deployment in deployments:
+        name = deployment["metadata"]["name"]
+        config = kubeconfig
+        if config is None:
+            account = deployment["spec"]["template"]["spec"].get("serviceAccountName")
+            config = service_account_kubeconfig(
+                kube, work / "flux" / name / "kubeconfig", namespace, account or "default"
             )
-
-        wait_healthy(flux, timeout)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            flux.stop()
-        raise
-    return flux
+        configs[name] = config
+    for attempt in range(1, attempts + 1):
+        flux = FluxControllers()
+        try:
+            events = f"127.0.0.1:{free_port()}" if "notification-controller" in configs else None
+            for deployment in deployments:
+                name = deployment["metadata"]["name"]
+                addresses = _addresses(name, events)
+                if name == "notification-controller" and events:
+                    addresses["--events-addr"] = events
+                flux.controllers[name] = start_controller(
+                    deployment, work, configs[name], addresses=addresses, kube=kube, bin_dir=bin_dir
+                )
+            wait_healthy(flux, timeout)
+            return flux
+        except HarnessError as err:
+            with contextlib.suppress(Exception):
+                flux.stop()
+            if "address already in use" not in str(err) or attempt == attempts:
+                raise
+        except BaseException:
+            with contextlib.suppress(Exception):
+                flux.stop()
+            raise
+    raise AssertionError("unreachable")
 
 
 __all__ = [
