@@ -1,10 +1,25 @@
-"""The homelab composed from the SDK: Flux itself (the embedded controller), the Git source,
-then the layers infrastructure -> monitoring -> security -> apps, all driven by the stack's
-`gitops:` config."""
+"""The homelab composed from the SDK: Flux itself (the embedded controller), the Git source and
+the named chart sources, then the layers infrastructure -> monitoring -> security -> apps (Helm
+releases and Kustomizations), then what needs their CRDs, all driven by the stack's `gitops:`
+config.
+
+Extension point: `build(cfg, opts, extend=...)` calls `extend(layers)` with the `LayerSet` read
+from the config before it is rendered, so a stack program adds sources and units in code:
+
+```python
+def more(layers: LayerSet) -> None:
+    layers.sources["podinfo"] = HelmRepository(name="podinfo", namespace="flux-system",
+                                               url="https://stefanprodan.github.io/podinfo")
+    layers.layer("apps").helm("podinfo", source="podinfo", chart="podinfo", version="6.7.1")
+
+build(cfg, opts, extend=more)
+```
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pulumi
 
@@ -18,6 +33,7 @@ from gitops_sdk import (
     FluxGraph,
     FluxInstall,
     FluxInstallArgs,
+    FluxKey,
     FluxMonitoring,
     FluxNotifications,
     FluxNotificationsArgs,
@@ -27,19 +43,24 @@ from gitops_sdk import (
     GitRepository,
     GitSource,
     GitSourceArgs,
+    HelmRelease,
     ImageAutomation,
     ImageAutomationArgs,
     InstallManifestError,
+    Kustomization,
     Layers,
-    LayersArgs,
     LayerSet,
     flux_key,
+    register,
     synth,
 )
 from gitops_sdk.components.github import github_token_available
 from gitops_sdk.components.notifications import secrets_from_config
+from gitops_sdk.components.ordering import after
 from gitops_sdk.components.receiver import FluxReceiver
 from gitops_sdk.services.install_manifest import load_manifest
+from gitops_sdk.stack.apis import FLUX_GROUPS, check_api_groups
+from gitops_sdk.stack.sources import build_sources
 
 AGE_SECRET = "sops-age"
 GIT_CREDENTIALS = "gitCredentials"
@@ -145,8 +166,52 @@ def flux_receiver(
     return receiver
 
 
-def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None:
-    """Declare the whole stack; everything is validated before the first registration."""
+MONITORING_GROUP = "monitoring.coreos.com"
+CANARY_GROUP = "flagger.app"
+
+
+def layer_set(
+    cfg: GitopsConfig,
+    repo: GitRepository,
+    age_ref: dict[str, str] | None,
+    extend: Callable[[LayerSet], None] | None,
+) -> tuple[LayerSet, list[Kustomization | HelmRelease]]:
+    """The layers of the config (and of `extend`), rendered; errors name the stack file."""
+    stack = pulumi.get_stack()
+    labels = {**cfg.cluster.labels, "environment": cfg.cluster.environment}
+    try:
+        sources = build_sources(cfg.sources, cfg.flux.namespace, labels)
+        layers = LayerSet.from_config(cfg, repo, decryption_secret=age_ref, sources=sources)
+        if extend is not None:
+            extend(layers)
+        return layers, layers.build()
+    except (ConfigError, DependencyCycleError) as err:
+        # Say where to fix it: these come from the stack file's layer settings.
+        text = str(err).removeprefix(f"{stack}: ")
+        raise ConfigError(f"Pulumi.{stack}.yaml: gitops:layers: {text}") from None
+
+
+def check_apis(cfg: GitopsConfig, layers: LayerSet) -> None:
+    """Every API group the stack registers objects of is Kubernetes', Flux's, installed by a
+    unit or declared to be on the cluster: fail before anything registers otherwise."""
+    needed = layers.api_groups_used()
+    if cfg.monitoring:
+        needed.setdefault(MONITORING_GROUP, []).append("gitops:monitoring")
+    if cfg.canary.build():
+        needed.setdefault(CANARY_GROUP, []).append("gitops:canary")
+    provided = {name: unit.provides for name, unit in layers.built.items()}
+    cluster = [*cfg.cluster.api_groups, *([] if cfg.flux.install else FLUX_GROUPS)]
+    check_api_groups(needed, provided, cluster, source=f"Pulumi.{pulumi.get_stack()}.yaml")
+
+
+def build(
+    cfg: GitopsConfig,
+    opts: pulumi.ResourceOptions | None = None,
+    *,
+    extend: Callable[[LayerSet], None] | None = None,
+) -> None:
+    """Declare the whole stack; everything is validated before the first registration.
+    `extend(layers)` may add sources and units in code (see the module docstring)."""
     ns = cfg.flux.namespace
     labels = {**cfg.cluster.labels, "environment": cfg.cluster.environment}
     repo = GitRepository(
@@ -167,19 +232,15 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
             f"Pulumi.{stack}.yaml: a layer or unit sets decryption: true, but gitops:ageKey is "
             f"not set: run `pulumi config set --secret --stack {stack} gitops:ageKey < <key file>`"
         )
-    try:
-        kustomizations = LayerSet.from_config(cfg, repo, decryption_secret=age_ref).build()
-    except (ConfigError, DependencyCycleError) as err:
-        # Say where to fix it: these come from the stack file's layer settings.
-        stack = pulumi.get_stack()
-        text = str(err).removeprefix(f"{stack}: ")
-        raise ConfigError(f"Pulumi.{stack}.yaml: gitops:layers: {text}") from None
+    layers, units = layer_set(cfg, repo, age_ref, extend)
+    sources = list(layers.sources.values())
     FluxGraph(
-        [repo, *kustomizations],
+        [repo, *sources, *units],
         default_namespace=ns,
         known=cfg.flux.external_keys(),
         no_cross_namespace_refs=cfg.flux.no_cross_namespace_refs,
     ).check()
+    check_apis(cfg, layers)
 
     flux = flux_install(cfg, opts)
     ready: list[pulumi.Resource] = list(flux.ready) if flux else []
@@ -198,43 +259,47 @@ def build(cfg: GitopsConfig, opts: pulumi.ResourceOptions | None = None) -> None
     )
     receiver = flux_receiver(cfg, source, ready, opts)
     key = github(cfg, source, receiver, opts) if cfg.github else None
+    after_flux = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready))
     if cfg.automation:
         # The image CRDs come with the embedded controller: wait for them.
-        after_flux = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready))
         ImageAutomation(
             "flux-system",
             ImageAutomationArgs.from_settings(cfg.automation, source=source, deploy_key=key),
             after_flux,
         )
-    for canary in cfg.canary.build():
-        CanaryRelease(canary.name, CanaryReleaseArgs(canary=canary), opts=opts)
-    layers = Layers(
+    own: dict[FluxKey, pulumi.Resource] = {flux_key(repo): source.repository}
+    for obj in sources:
+        own[flux_key(obj)] = register(obj, after_flux, name=f"source-{obj.kind.lower()}-{obj.name}")
+    extra_namespaces = [cfg.monitoring.namespace] if cfg.monitoring else []
+    homelab = Layers(
         "layers",
-        LayersArgs(
-            kustomizations=kustomizations,
-            resources={flux_key(repo): source.repository},
+        layers.layers_args(
+            units,
+            resources=dict(own),
             depends_on=ready,
             wait=wait,
+            namespaces=extra_namespaces,
         ),
         opts=opts,
     )
+    own.update({flux_key(u.flux_object): u for u in homelab.units.values()})
     if cfg.monitoring:
-        FluxMonitoring(
-            "flux-monitoring",
-            cfg.monitoring,
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready)),
-        )
+        needs = homelab.ready_for([MONITORING_GROUP], [cfg.monitoring.namespace])
+        FluxMonitoring("flux-monitoring", cfg.monitoring, opts=after([*ready, *needs], opts))
+    # A canary's target Deployment comes from a Kustomization unit; Flagger brings the kind.
+    canary_needs = [*ready, *homelab.ready_for([CANARY_GROUP]), *homelab.kustomizations.values()]
+    for canary in cfg.canary.build():
+        CanaryRelease(canary.name, CanaryReleaseArgs(canary=canary), opts=after(canary_needs, opts))
     if cfg.alerts:
-        own = {("Kustomization", ns, n): r for n, r in layers.kustomizations.items()}
-        own[("GitRepository", ns, repo.name)] = source.repository
         FluxNotifications(
             "flux-alerts",
             FluxNotificationsArgs(
                 config=cfg.alerts, secrets=secrets_from_config(cfg.alerts), resources=own
             ),
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=ready)),
+            opts=after(ready, opts),
         )
-    pulumi.export("kustomizations", sorted(layers.kustomizations))
+    pulumi.export("kustomizations", sorted(homelab.kustomizations))
+    pulumi.export("helm_releases", sorted(homelab.releases))
     pulumi.export("source", repo.spec.url)
     if flux:
         pulumi.export("flux_namespace", flux.namespace)

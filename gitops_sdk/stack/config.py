@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import pydantic
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 
 from gitops_sdk.api.flagger import CanaryConfig
 from gitops_sdk.api.image_automation import ImageAutomationSettings
@@ -32,9 +32,9 @@ from gitops_sdk.components.github import GithubConfig
 from gitops_sdk.components.monitoring import FluxMonitoringArgs
 from gitops_sdk.components.notifications import AlertingArgs
 from gitops_sdk.components.receiver import ReceiverSettings
-from gitops_sdk.core.base import FluxModel, Invalid, issues_from
+from gitops_sdk.core.base import Invalid, issues_from
 from gitops_sdk.core.errors import MISSING, ConfigError
-from gitops_sdk.core.fields import CpuQuantity, Duration, MemoryQuantity, Name, Namespace
+from gitops_sdk.core.fields import Duration, Name, Namespace
 from gitops_sdk.services.renovate import RenovateStackConfig
 from gitops_sdk.services.stack_files import (
     NAMESPACE,
@@ -45,6 +45,18 @@ from gitops_sdk.services.stack_files import (
     plaintext_secrets,
     read_stack_file,
     stack_file,
+)
+from gitops_sdk.stack.sources import SourceConfig
+from gitops_sdk.stack.units import (
+    ApiGroupName,
+    ConfigModel,
+    Defaults,
+    ImageOverride,
+    LayerConfig,
+    Resources,
+    ResourceSpec,
+    Tuning,
+    UnitConfig,
 )
 
 __all__ = [
@@ -73,10 +85,6 @@ __all__ = [
 ]
 
 
-class ConfigModel(FluxModel):
-    """Base of config sections: camelCase keys in YAML, strict about unknown keys."""
-
-
 class ClusterConfig(ConfigModel):
     """Which cluster this stack manages."""
 
@@ -88,6 +96,12 @@ class ClusterConfig(ConfigModel):
     """Extra labels put on every Flux object the stack renders."""
     architectures: list[Literal["arm64", "amd64", "arm"]] = ["arm64"]
     """Node architectures the Flux controllers may run on (homelab default: arm64)."""
+    ha: bool = False
+    """Run charts highly available where it matters (replicas, disruption budgets): the
+    presets' `ha` values are merged over their base values."""
+    api_groups: list[ApiGroupName] = []
+    """API groups the cluster has beyond Kubernetes' and Flux's own, installed outside this
+    stack (e.g. `monitoring.coreos.com` when Prometheus is managed elsewhere)."""
 
 
 class RepositoryConfig(ConfigModel):
@@ -147,86 +161,6 @@ class FluxConfig(FluxInstallSettings):
         return FluxInstallArgs(**values)
 
 
-class ResourceSpec(ConfigModel):
-    """CPU and memory quantities, e.g. `{cpu: 100m, memory: 128Mi}`."""
-
-    cpu: CpuQuantity | None = None
-    memory: MemoryQuantity | None = None
-
-
-class Resources(ConfigModel):
-    """Container requests and limits."""
-
-    container: Namespace | None = None  # a container name has a DNS label's syntax
-    """Container to set them on; default: the container named like the Deployment."""
-    requests: ResourceSpec | None = None
-    limits: ResourceSpec | None = None
-
-
-class ImageOverride(ConfigModel):
-    """A kustomize image override: pin a tag or digest, or rename the image."""
-
-    name: str
-    new_name: str | None = None
-    new_tag: str | None = None
-    digest: str | None = None
-
-
-class Tuning(ConfigModel):
-    """Settings a layer passes to its units, and a unit may override."""
-
-    interval: Duration | None = None
-    """How often Flux re-applies the unit."""
-    retry_interval: Duration | None = None
-    """How soon Flux retries after a failure."""
-    timeout: Duration | None = None
-    """How long an apply and health check may take."""
-    prune: bool | None = None
-    """Delete objects removed from Git."""
-    wait: bool | None = None
-    """Wait for every applied object to become ready."""
-    decryption: bool | None = None
-    """Decrypt SOPS-encrypted manifests with the stack's age key."""
-    substitute: dict[str, str] | None = None
-    """postBuild variables (`${name}` in manifests)."""
-    target_namespace: Namespace | None = None
-    """Namespace every namespaced object of the unit goes to."""
-
-
-class UnitConfig(Tuning):
-    """One Flux Kustomization inside a layer, e.g. `infrastructure-traefik`."""
-
-    enabled: bool = True
-    """Render this unit."""
-    path: str | None = None
-    """Path in the repository; default `./<layer>/<unit>`."""
-    depends_on: list[str] = []
-    """Units of the same layer (`metallb`), other layers (`monitoring`) or `layer/unit`."""
-    replicas: dict[Name, Annotated[int, Field(ge=0, le=2**31 - 1)]] = {}
-    """Replica count per Deployment name (rendered as a kustomize patch)."""
-    images: list[ImageOverride] = []
-    """Image tag/digest pins (kustomize `images`)."""
-    resources: dict[Name, Resources] = {}
-    """Container resources per Deployment name (rendered as a kustomize patch)."""
-
-
-class LayerConfig(UnitConfig):
-    """A layer: one Kustomization, or a group of units sharing defaults."""
-
-    units: dict[Name, UnitConfig] = {}
-    """The layer's units; empty means the layer is one Kustomization at `path`."""
-
-
-class Defaults(Tuning):
-    """Defaults for every layer."""
-
-    interval: Duration = "10m"
-    retry_interval: Duration | None = "2m"
-    timeout: Duration | None = "5m"
-    prune: bool = True
-    wait: bool = True
-
-
 class GitopsConfig(ConfigModel):
     """Everything under `gitops:` in a stack file."""
 
@@ -234,6 +168,8 @@ class GitopsConfig(ConfigModel):
     repository: RepositoryConfig
     flux: FluxConfig = FluxConfig()
     defaults: Defaults = Defaults()
+    sources: dict[Name, SourceConfig] = {}
+    """Named Helm repositories, OCI and Git sources that units read (`source`, `chartRef`)."""
     layers: dict[Name, LayerConfig] = {}
     """Layers in order; each names what it depends on."""
     render_dir: str | None = None
@@ -267,6 +203,22 @@ class GitopsConfig(ConfigModel):
         return self
 
     @pydantic.model_validator(mode="after")
+    def _sources_exist(self) -> GitopsConfig:
+        if self.repository.name in self.sources:
+            raise Invalid(
+                f"sources.{self.repository.name}",
+                MISSING,
+                "has the name of the cluster's own GitRepository (gitops:repository.name); "
+                "rename the source",
+            )
+        for lname, layer in self.layers.items():
+            for uname, unit in {"": layer, **layer.units}.items():
+                at = f"layers.{lname}" + (f".units.{uname}" if uname else "")
+                if problem := _source_problem(unit, self.sources):
+                    raise Invalid(f"{at}.{problem[0]}", problem[1], problem[2])
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _one_receiver(self) -> GitopsConfig:
         if self.receiver is None:
             return self
@@ -294,6 +246,41 @@ class GitopsConfig(ConfigModel):
         return self
 
     @pydantic.model_validator(mode="after")
+    def _pins_leave_automated_images_alone(self) -> GitopsConfig:
+        # Flux applies a Kustomization's spec.images after its files, so a pinned tag would
+        # undo every commit image automation makes under its path: refuse the pair.
+        auto = self.automation
+        if auto is None or not auto.update.enabled:
+            return self
+        tracked = {_image_key(a.image): key for key, a in auto.images.items()}
+        scope = _folder(auto.update.path)
+        for lname, layer in self.layers.items():
+            if not layer.enabled:
+                continue
+            units = {u: c for u, c in layer.units.items() if c.enabled} or {"": layer}
+            for uname, unit in units.items():
+                if unit.source or unit.is_helm:
+                    continue  # not the repository image automation writes to
+                path = unit.path or (f"./{lname}/{uname}" if uname else f"./{lname}")
+                if not _folder(path).startswith(scope):
+                    continue
+                pins = [*layer.images, *unit.images] if uname else layer.images
+                for i, pin in enumerate(pins):
+                    key = tracked.get(_image_key(pin.name))
+                    if key is None or (pin.new_tag is None and pin.digest is None):
+                        continue
+                    at = f"layers.{lname}" + (f".units.{uname}" if uname else "")
+                    raise Invalid(
+                        f"{at}.images[{i}].newTag",
+                        pin.new_tag or pin.digest,
+                        f"pins {pin.name}, which image automation updates (gitops:automation."
+                        f"images.{key}, writing under {auto.update.path}); Flux applies the pin "
+                        "after the files, so the automation's commits would never take effect: "
+                        "drop the pin, or take the image out of gitops:automation",
+                    )
+        return self
+
+    @pydantic.model_validator(mode="after")
     def _automation_can_push(self) -> GitopsConfig:
         if self.automation is not None and self.repository.secret_name is None:
             raise Invalid(
@@ -303,6 +290,58 @@ class GitopsConfig(ConfigModel):
                 "Secret holding a read-write deploy key or token",
             )
         return self
+
+
+def _image_key(name: str) -> str:
+    """An image name as a registry sees it: `nginx` and `docker.io/library/nginx` are one."""
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        name = name.removeprefix(prefix)
+    return name.removeprefix("library/").split("@")[0]
+
+
+def _folder(path: str) -> str:
+    """A repository path as `a/b/` (no `./`), so that prefixes compare by whole folders."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    return "".join(f"{p}/" for p in parts)
+
+
+def _source_problem(
+    unit: UnitConfig, sources: Mapping[str, SourceConfig]
+) -> tuple[str, str, str] | None:
+    """(field, value, problem) when a unit names a source that is missing or of the wrong type."""
+    known = ", ".join(sorted(sources)) or "none declared"
+    wanted: list[tuple[str, str, tuple[str, ...]]] = []
+    types: tuple[str, ...]
+    if unit.chart_ref:
+        wanted.append(("chartRef", unit.chart_ref, ("oci",)))
+    if unit.source:
+        types = ("helm",) if unit.is_helm else ("git", "oci")
+        wanted.append(("source", unit.source, types))
+    elif unit.preset and not unit.chart_ref:
+        preset = unit.preset_data
+        assert preset is not None
+        wanted.append(("source", preset.source.name, ("helm",)))
+    for field, name, types in wanted:
+        source = sources.get(name)
+        if source is None:
+            hint = ""
+            if field == "source" and unit.preset and unit.preset_data:
+                p = unit.preset_data.source
+                hint = f" (preset {unit.preset!r} reads {p.name}: {{type: helm, url: {p.url}}})"
+            return (
+                field,
+                name,
+                f"is not declared in gitops:sources{hint}; known: {known}",
+            )
+        if source.type not in types:
+            return (
+                field,
+                name,
+                f"is a {source.type} source, but this unit needs a "
+                + " or ".join(types)
+                + " source",
+            )
+    return None
 
 
 def name_collision(members: Iterable[tuple[str, str]]) -> str | None:

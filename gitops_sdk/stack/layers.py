@@ -1,18 +1,26 @@
-"""Layers: the cluster as ordered Flux Kustomizations (infrastructure -> monitoring -> apps).
+"""Layers: the cluster as ordered Flux units (infrastructure -> monitoring -> apps).
 
-A layer is one Kustomization (`./<layer>`), or a group of units, each its own Kustomization
-named `<layer>-<unit>` at `./<layer>/<unit>`. Depending on a layer means depending on all
-of its units; the rendered `dependsOn` lists are reduced to the edges that matter (an edge
-implied through another dependency is dropped), so the manifests stay readable.
+A layer is one unit (`./<layer>`), or a group of units named `<layer>-<unit>`. A unit is a
+Kustomization of a path (default `./<layer>/<unit>`) in the cluster's repository or a named
+source, or a HelmRelease of a chart (`chart`, `chartRef` or `preset`). Depending on a layer
+means depending on all of its units, whatever their kind; the rendered `dependsOn` lists are
+reduced to the edges that matter (an edge implied through another dependency is dropped), so the
+manifests stay readable.
+
+Flux orders a kind only among itself (`dependsOn` names Kustomizations, or HelmReleases), so
+an edge between kinds is kept in `LayerSet.cross` for Pulumi to order (see `Layers`).
 
 ```python
-layers = LayerSet(source=repo, defaults={"interval": "10m", "prune": True, "wait": True})
+layers = LayerSet(source=repo, sources={"jetstack": jetstack},
+                  defaults={"interval": "10m", "prune": True, "wait": True})
 infra = layers.layer("infrastructure")
-metallb, certs = infra.unit("metallb"), infra.unit("cert-manager")
-traefik = infra.unit("traefik", depends_on=[metallb, certs])
+certs = infra.helm("cert-manager", source="jetstack", chart="cert-manager", version="v1.21.1",
+                   values={"crds": {"enabled": True}})
+metallb = infra.unit("metallb", preset="metallb")
+traefik = infra.unit("traefik", preset="traefik", depends_on=[metallb, certs])
 monitoring = layers.layer("monitoring", depends_on=[infra])
 layers.layer("apps").unit("demo", path="./apps/demo-app/staging", depends_on=[traefik, monitoring])
-kustomizations = layers.build()
+objects = layers.build()  # Kustomizations and HelmReleases, dependencies first
 ```
 """
 
@@ -21,10 +29,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import yaml
-
+from gitops_sdk.api.helm import HelmRelease
 from gitops_sdk.api.kustomize import Kustomization
-from gitops_sdk.components.layers import LAYER_LABEL
+from gitops_sdk.components.layers import LAYER_LABEL, LayersArgs, api_group
 from gitops_sdk.core.errors import (
     ConfigError,
     DependencyCycleError,
@@ -34,16 +41,15 @@ from gitops_sdk.core.errors import (
 )
 from gitops_sdk.core.model import FluxObject
 from gitops_sdk.core.order import Cycle, dependency_order
-from gitops_sdk.stack.config import (
-    GitopsConfig,
-    LayerConfig,
-    Resources,
-    Tuning,
-    UnitConfig,
-    name_collision,
-)
+from gitops_sdk.stack.config import GitopsConfig, name_collision
+from gitops_sdk.stack.helm_units import provided_groups, render_helm
+from gitops_sdk.stack.kustomize_units import render_kustomization
+from gitops_sdk.stack.units import LayerConfig, Tuning, UnitConfig
 
-__all__ = ["LAYER_LABEL", "Layer", "LayerSet", "Unit"]
+__all__ = ["LAYER_LABEL", "Layer", "LayerSet", "Unit", "UnitObject"]
+
+UnitObject = Kustomization | HelmRelease
+"""What a unit renders as."""
 
 
 class Unit:
@@ -55,6 +61,15 @@ class Unit:
         self.name = f"{layer.name}-{short}" if short else layer.name
         self.settings = settings
         self.depends_on = list(depends_on)
+
+    @property
+    def kind(self) -> str:
+        return "HelmRelease" if self.settings.is_helm else "Kustomization"
+
+    @property
+    def provides(self) -> list[str]:
+        """API groups whose CRDs the unit installs."""
+        return provided_groups(self.settings)
 
     def __repr__(self) -> str:
         return f"Unit({self.name!r})"
@@ -89,6 +104,29 @@ class Layer:
         self.units.append(unit)
         return unit
 
+    def helm(
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        chart: str | None = None,
+        version: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        depends_on: Sequence[Unit | Layer | str] = (),
+        **settings: Any,
+    ) -> Unit:
+        """Add a HelmRelease unit: a `chart` at `version` from the Helm repository `source`
+        (a name in the LayerSet's `sources`), or `preset=` / `chart_ref=`; other settings are
+        UnitConfig fields (target_namespace, values_from, install, upgrade, provides, ...)."""
+        given = {"source": source, "chart": chart, "version": version, "values": values}
+        settings.update({k: v for k, v in given.items() if v is not None})
+        if not ({"chart", "chart_ref", "preset"} & set(settings)):
+            raise ConfigError(
+                f"unit {self.name}-{name}: helm() needs chart= (with source= and version=), "
+                "chart_ref= or preset="
+            )
+        return self.unit(name, depends_on=depends_on, **settings)
+
     def members(self) -> list[Unit]:
         """The units of the layer, or the layer itself as a single unit."""
         if not self.declared:
@@ -117,8 +155,12 @@ class LayerSet:
         defaults: Mapping[str, Any] | Tuning | None = None,
         labels: Mapping[str, str] | None = None,
         decryption_secret: Any = None,
+        sources: Mapping[str, FluxObject] | None = None,
+        ha: bool = False,
     ) -> None:
-        """`decryption_secret` is the age key Secret (object or name) for `decryption: true`."""
+        """`decryption_secret` is the age key Secret (object or name) for `decryption: true`;
+        `sources` are the named sources units read (`source`, `chart_ref`), by name; `ha` merges
+        the presets' high-availability values."""
         expect(defaults, (Mapping, Tuning, type(None)), "LayerSet: defaults", "a mapping")
         expect(labels, (Mapping, type(None)), "LayerSet: labels", "a mapping")
         self.source = source
@@ -128,7 +170,14 @@ class LayerSet:
         self.defaults = _settings(UnitConfig, "defaults", dict(defaults or {}))
         self.labels = dict(labels or {})
         self.decryption_secret = decryption_secret
+        expect(sources, (Mapping, type(None)), "LayerSet: sources", "a mapping of name to source")
+        self.sources = dict(sources or {})
+        self.ha = ha
         self.layers: list[Layer] = []
+        self.cross: dict[str, list[str]] = {}
+        """After `build()`: each unit's direct dependencies of the other kind, by unit name."""
+        self.built: dict[str, Unit] = {}
+        """After `build()`: the rendered units by name."""
         self.disabled: set[str] = set()
         """Layers and `layer/unit`s the stack config turns off, for clearer errors."""
         self._index: tuple[dict[str, Layer], dict[str, dict[str, Unit]]] = ({}, {})
@@ -151,9 +200,15 @@ class LayerSet:
 
     @classmethod
     def from_config(
-        cls, cfg: GitopsConfig, source: FluxObject, *, decryption_secret: Any = None
+        cls,
+        cfg: GitopsConfig,
+        source: FluxObject,
+        *,
+        decryption_secret: Any = None,
+        sources: Mapping[str, FluxObject] | None = None,
     ) -> LayerSet:
-        """The layers of a stack's `gitops:layers` config."""
+        """The layers of a stack's `gitops:layers` config; `sources` are the Flux objects of
+        its `gitops:sources`."""
         labels = {**cfg.cluster.labels, "environment": cfg.cluster.environment}
         out = cls(
             source,
@@ -161,6 +216,8 @@ class LayerSet:
             defaults=cfg.defaults,
             labels=labels,
             decryption_secret=decryption_secret,
+            sources=sources,
+            ha=cfg.cluster.ha,
         )
         for name, layer_cfg in cfg.layers.items():
             out.disabled |= {f"{name}/{u}" for u, c in layer_cfg.units.items() if not c.enabled}
@@ -258,8 +315,8 @@ class LayerSet:
         """Every enabled unit in declaration order."""
         return [u for layer in self.layers for u in layer.members()]
 
-    def build(self) -> list[Kustomization]:
-        """Validate and render the Kustomizations, dependencies before dependents."""
+    def build(self) -> list[UnitObject]:
+        """Validate and render the units, dependencies before dependents."""
         members = self.units()
         if problem := name_collision((u.layer.name, u.short) for u in members):
             raise ConfigError(problem)
@@ -269,26 +326,81 @@ class LayerSet:
         # What each unit reaches through its dependencies, as a bit per unit (by position in
         # `order`): cheap for thousands of units, where sets of names would be quadratic.
         bit = {name: 1 << i for i, name in enumerate(order)}
+        # Flux follows `dependsOn` only within a kind, so a same-kind edge may be dropped only
+        # when a same-kind chain implies it (`flux`); Pulumi sees every edge (`reach`).
         reach: dict[str, int] = {}
+        flux: dict[str, int] = {}
         for name in order:
-            below = 0
+            below = same_kind = 0
             for d in deps[name]:
                 below |= bit[d.name] | reach[d.name]
-            reach[name] = below
-        built: dict[str, Kustomization] = {}
+                if d.kind == units[name].kind:
+                    same_kind |= bit[d.name] | flux[d.name]
+            reach[name], flux[name] = below, same_kind
+        built: dict[str, UnitObject] = {}
+        self.cross = {}
+        self.built = {n: units[n] for n in order}
         for name in order:
-            implied = 0
+            kind = units[name].kind
+            implied = implied_same = 0
             for d in deps[name]:
                 implied |= reach[d.name]
+                if d.kind == kind:
+                    implied_same |= flux[d.name]
             # Keep what was named; drop a layer member that another dependency already implies
             # (nothing reaches itself, so `implied` holds d only through another dependency).
-            direct = [
-                d for d in deps[name] if (name, d.name) in explicit or not implied & bit[d.name]
+            same = [
+                built[d.name]
+                for d in deps[name]
+                if d.kind == kind and ((name, d.name) in explicit or not implied_same & bit[d.name])
             ]
-            built[name] = self._render(units[name], [built[d.name] for d in direct])
+            other = [
+                d.name
+                for d in deps[name]
+                if d.kind != kind and ((name, d.name) in explicit or not implied & bit[d.name])
+            ]
+            if other:
+                self.cross[name] = other
+            built[name] = self._render(units[name], same)
         return [built[n] for n in order]
 
-    def _render(self, unit: Unit, depends_on: list[Kustomization]) -> Kustomization:
+    def layers_args(self, units: Sequence[UnitObject], **args: Any) -> LayersArgs:
+        """The `Layers` args for `units` (what `build()` returned): cross-kind edges, provided
+        API groups and each unit's manifests; `args` are further LayersArgs fields."""
+        objects = {u.name: u for u in units}
+        manifests: dict[str, list[dict[str, Any]]] = {}
+        for name, unit in self.built.items():
+            obj = objects.get(name)
+            if not unit.settings.manifests or obj is None:
+                continue
+            ns = obj.spec.target_namespace
+            docs = []
+            for doc in unit.settings.manifests:
+                meta = dict(doc["metadata"])
+                # Kinds named Cluster* are cluster-scoped (ClusterIssuer, ClusterSecretStore).
+                if ns and "namespace" not in meta and not doc["kind"].startswith("Cluster"):
+                    meta["namespace"] = ns
+                docs.append({**doc, "metadata": meta})
+            manifests[name] = docs
+        return LayersArgs(
+            units=list(units),
+            after=dict(self.cross),
+            provides={n: u.provides for n, u in self.built.items() if u.provides},
+            manifests=manifests,
+            namespace_labels=self.labels,
+            **args,
+        )
+
+    def api_groups_used(self) -> dict[str, list[str]]:
+        """API group -> the config keys of the unit manifests that use it."""
+        out: dict[str, list[str]] = {}
+        for unit in self.built.values():
+            for doc in unit.settings.manifests:
+                key = f"gitops:layers.{unit.layer.name}.units.{unit.short}.manifests"
+                out.setdefault(api_group(doc["apiVersion"]), []).append(key)
+        return out
+
+    def _render(self, unit: Unit, depends_on: list[Any]) -> UnitObject:
         layer = unit.layer
         merged: dict[str, Any] = {}
         substitute: dict[str, str] = {}
@@ -304,38 +416,77 @@ class LayerSet:
             raise ConfigError(
                 f"unit {unit.name!r}: no interval; set it in the defaults, the layer or the unit"
             )
+        if unit.settings.is_helm:
+            return self._render_helm(unit, merged, depends_on)
         path = unit.settings.path or (
             f"./{layer.name}/{unit.short}" if unit.short else f"./{layer.name}"
         )
-        spec: dict[str, Any] = {
-            "interval": merged["interval"],
-            "path": path,
-            "prune": merged.get("prune", True),
-            "source_ref": self.source,
-        }
-        for key in ("retry_interval", "timeout", "wait", "target_namespace"):
-            if key in merged:
-                spec[key] = merged[key]
-        if depends_on:
-            spec["depends_on"] = depends_on
-        if merged.get("decryption"):
-            if self.decryption_secret is None:
-                raise ConfigError(
-                    f"unit {unit.name!r}: decryption is on but the stack has no age key Secret"
-                )
-            spec["decryption"] = {"provider": "sops", "secret_ref": self.decryption_secret}
-        if substitute:
-            spec["post_build"] = {"substitute": dict(sorted(substitute.items()))}
         images = (
             [*layer.settings.images, *unit.settings.images] if unit.short else layer.settings.images
         )
-        if images:
-            spec["images"] = [i.model_dump(by_alias=False, exclude_none=True) for i in images]
-        patches = _patches(unit.settings.replicas, unit.settings.resources)
-        if patches:
-            spec["patches"] = patches
-        labels = {**self.labels, LAYER_LABEL: layer.name}
-        return Kustomization(name=unit.name, namespace=self.namespace, labels=labels, **spec)
+        if merged.get("decryption") and self.decryption_secret is None:
+            raise ConfigError(
+                f"unit {unit.name!r}: decryption is on but the stack has no age key Secret"
+            )
+        return render_kustomization(
+            unit.name,
+            unit.settings,
+            merged,
+            path=path,
+            source_ref=self._source(unit),
+            substitute=substitute,
+            images=images,
+            decryption_secret=self.decryption_secret,
+            namespace=self.namespace,
+            labels={**self.labels, LAYER_LABEL: layer.name},
+            depends_on=depends_on,
+        )
+
+    def _source(self, unit: Unit) -> Any:
+        name = unit.settings.source or unit.layer.settings.source
+        if name is None:
+            return self.source
+        return self._named_source(unit, name, ("GitRepository", "OCIRepository"))
+
+    def _named_source(self, unit: Unit, name: str, kinds: tuple[str, ...]) -> FluxObject:
+        found = self.sources.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise ConfigError(
+                f"unit {unit.name!r}: source {name!r} is not declared; known: {known}"
+            )
+        if found.kind not in kinds:
+            raise ConfigError(
+                f"unit {unit.name!r}: source {name!r} is a {found.kind}; this unit needs "
+                + " or ".join(f"a {k}" for k in kinds)
+            )
+        return found
+
+    def _render_helm(
+        self, unit: Unit, merged: dict[str, Any], depends_on: list[Any]
+    ) -> HelmRelease:
+        settings = unit.settings
+        preset = settings.preset_data
+        explicit = unit.layer.settings.model_fields_set | settings.model_fields_set
+        if preset is not None and preset.timeout and "timeout" not in explicit:
+            merged = {**merged, "timeout": preset.timeout}
+        if settings.chart_ref:
+            self._named_source(unit, settings.chart_ref, ("OCIRepository",))
+        else:
+            name = settings.source or (preset.source.name if preset else None)
+            self._named_source(unit, str(name), ("HelmRepository",))
+        labels = {**self.labels, LAYER_LABEL: unit.layer.name}
+        return render_helm(
+            unit.name,
+            unit.short or unit.layer.name,
+            settings,
+            merged,
+            namespace=self.namespace,
+            labels=labels,
+            sources=self.sources,
+            ha=self.ha,
+            depends_on=depends_on,
+        )
 
 
 def _what(owner: Unit | Layer) -> str:
@@ -350,43 +501,9 @@ def _topological(units: Mapping[str, Unit], deps: Mapping[str, Iterable[Unit]]) 
     try:
         return dependency_order(list(units), {n: [d.name for d in ds] for n, ds in deps.items()})
     except Cycle as cycle:
-        raise DependencyCycleError("Kustomization", [str(n) for n in cycle.path]) from None
-
-
-def _patches(
-    replicas: Mapping[str, int], resources: Mapping[str, Resources]
-) -> list[dict[str, Any]]:
-    """Strategic-merge patches for replica counts and container resources, per Deployment."""
-    out = []
-    for name in sorted(set(replicas) | set(resources)):
-        spec: dict[str, Any] = {}
-        if name in replicas:
-            spec["replicas"] = replicas[name]
-        patch: dict[str, Any] = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-        if name in resources:
-            res = resources[name]
-            container = res.container or name
-            spec["template"] = {
-                "spec": {
-                    "containers": [
-                        {
-                            "name": container,
-                            "resources": res.model_dump(
-                                exclude_none=True, include={"requests", "limits"}
-                            ),
-                        }
-                    ]
-                }
-            }
-        out.append(
-            {
-                "patch": yaml.safe_dump(patch, sort_keys=False),
-                "target": {"kind": "Deployment", "name": name},
-            }
-        )
-    return out
+        names = [str(n) for n in cycle.path]
+        kinds = {units[n].kind for n in names if n in units}
+        kind = kinds.pop() if len(kinds) == 1 else "unit"
+        if kind == "unit":
+            names = [f"{n} ({units[n].kind})" if n in units else n for n in names]
+        raise DependencyCycleError(kind, names) from None
