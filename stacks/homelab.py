@@ -265,7 +265,7 @@ def build(
         ImageAutomation(
             "flux-system",
             ImageAutomationArgs.from_settings(cfg.automation, source=source, deploy_key=key),
-            after_flux,
+            after(ready, opts),
         )
     own: dict[FluxKey, pulumi.Resource] = {flux_key(repo): source.repository}
     for obj in sources:

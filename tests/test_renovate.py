@@ -13,6 +13,7 @@ from helpers import run_automation_cli
 from gitops_sdk.core.errors import ConfigError, SpecError
 from gitops_sdk.services.renovate import (
     COMMENT_MATCH,
+    FluxManagedImages,
     RenovateEnvironment,
     RenovateSettings,
     Schedule,
@@ -27,7 +28,8 @@ def homelab(**extra: Any) -> RenovateSettings:
     return RenovateSettings(
         environments=[RenovateEnvironment.staging(), RenovateEnvironment.production()],
         timezone="Europe/Stockholm",
-        flux_managed_images=["nginx"],
+        stack_files=["Pulumi.production.yaml", "Pulumi.staging.yaml"],
+        flux_managed=[FluxManagedImages(images=["nginx"], paths=["apps/demo-app/staging/**"])],
         **extra,
     )
 
@@ -41,7 +43,13 @@ STACKS: dict[str, dict[str, Any]] = {
             "timezone": "Europe/Stockholm",
         },
         "automation": {
-            "images": {"nginx": {"image": "nginx", "policy": {"semver": {"range": "^1.21.x"}}}}
+            "images": {"nginx": {"image": "nginx", "policy": {"semver": {"range": "^1.21.x"}}}},
+            "update": {"path": "./apps/demo-app/staging"},
+        },
+        "layers": {
+            "infrastructure": {"units": {"cert-manager": {"preset": "cert-manager"}}},
+            "monitoring": {"units": {"grafana": {}}},
+            "apps": {"units": {"demo": {"path": "./apps/demo-app/staging"}}},
         },
     },
     "production": {
@@ -86,8 +94,10 @@ def test_security_updates_are_immediate_and_flux_images_left_to_flux() -> None:
         "schedule": ["at any time"],
         "prCreation": "immediate",
     }
+    # Only in the files the automation rewrites: a stack file may pin nginx for Renovate.
     assert config["packageRules"][-1] == {
-        "description": "Updated by Flux image automation (setter markers)",
+        "description": "Updated by Flux image automation in apps/demo-app/staging/**",
+        "matchFileNames": ["apps/demo-app/staging/**"],
         "matchDatasources": ["docker"],
         "matchPackageNames": ["nginx"],
         "enabled": False,
@@ -130,8 +140,72 @@ def test_settings_from_stacks_builds_the_same_rules() -> None:
     # Stacks are read in name order, so production's rule comes first.
     assert [e.name for e in settings.environments] == ["production", "staging"]
     assert settings.timezone == "Europe/Stockholm"
-    assert settings.flux_managed_images == ["nginx"]
-    assert settings.environments[1].rule() == RenovateEnvironment.staging().rule()
+    staging = settings.environments[1].rule()
+    assert staging == {
+        **RenovateEnvironment.staging().rule(),
+        # The stack file is the environment's; clusters/ is named by no stack, so dropped.
+        "matchFileNames": ["Pulumi.staging.yaml", "apps/*/staging/**"],
+    }
+    assert settings.environments[0].rule()["matchFileNames"] == [
+        "Pulumi.production.yaml",
+        "apps/*/production/**",
+    ]
+
+
+def test_manifest_folders_are_those_the_stacks_name() -> None:
+    settings = settings_from_stacks(STACKS)
+    # cert-manager is a chart unit without a path: infrastructure/ is not a manifest folder.
+    assert settings.manifest_dirs == ["apps", "monitoring"]
+    config = settings.render()
+    assert config["flux"] == {"managerFilePatterns": ["/^(apps|monitoring)/.+\\.ya?ml$/"]}
+    assert config["customManagers"][0]["managerFilePatterns"] == [
+        "/^(apps|monitoring)/.+\\.ya?ml$/",
+        "Pulumi.production.yaml",
+        "Pulumi.staging.yaml",
+    ]
+
+
+def test_stack_files_alone_get_only_the_comment_manager() -> None:
+    stacks = {"production": {"renovate": {}, "layers": {"infra": {"units": {"x": {"chart": "x"}}}}}}
+    config = settings_from_stacks(stacks).render()
+    assert "flux" not in config and "kubernetes" not in config
+    assert config["customManagers"][0]["managerFilePatterns"] == ["Pulumi.production.yaml"]
+    assert config["packageRules"][0]["matchFileNames"] == ["Pulumi.production.yaml"]
+
+
+def test_explicit_paths_are_kept_with_the_stack_file() -> None:
+    stacks = {"staging": {"renovate": {"paths": ["clusters/kubestaging/**"]}}}
+    settings = settings_from_stacks(stacks)
+    assert settings.manifest_dirs == ["clusters"]
+    assert settings.environments[0].rule()["matchFileNames"] == [
+        "Pulumi.staging.yaml",
+        "clusters/kubestaging/**",
+    ]
+
+
+def test_automation_rule_is_scoped_to_each_update_path() -> None:
+    production = {
+        **STACKS["production"],
+        "automation": {"images": {"web": {"image": "ghcr.io/o/web"}}},  # update path: ./
+    }
+    settings = settings_from_stacks({**STACKS, "production": production})
+    rules = [m.rule() for m in settings.flux_managed]
+    assert [(r["matchPackageNames"], r["matchFileNames"]) for r in rules] == [
+        # The repository root means every manifest folder, never the stack files.
+        (["ghcr.io/o/web"], ["apps/**", "monitoring/**"]),
+        (["nginx"], ["apps/demo-app/staging/**"]),
+    ]
+    assert settings.flux_managed_images == []
+
+
+def test_automation_of_a_stack_without_renovate_is_still_left_to_flux() -> None:
+    stacks = {**STACKS, "dev": {"automation": STACKS["staging"]["automation"]}}
+    settings = settings_from_stacks(stacks)
+    assert [m.paths for m in settings.flux_managed] == [
+        ["apps/demo-app/staging/**"],
+        ["apps/demo-app/staging/**"],
+    ]
+    assert "Pulumi.dev.yaml" not in settings.stack_files
 
 
 # --- bad inputs (error text pinned) ------------------------------------------------------------
@@ -304,9 +378,9 @@ def test_cli_writes_then_checks(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "renovate.json: missing" in capsys.readouterr().err
     assert run_automation_cli(["renovate"], tmp_path) == 0
     written = json.loads(out.read_text())
-    assert [r["matchFileNames"][0] for r in written["packageRules"]] == [
-        "clusters/production/**",
-        "clusters/staging/**",
+    assert [r["matchFileNames"] for r in written["packageRules"]] == [
+        ["Pulumi.production.yaml"],
+        ["Pulumi.staging.yaml"],
     ]
     assert run_automation_cli(["renovate", "--check"], tmp_path) == 0
     # Reformatting alone is no difference; a changed value is.

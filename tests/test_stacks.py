@@ -87,34 +87,80 @@ def test_every_rendered_flux_object_is_crd_valid(
         assert validate_manifest(doc, crd_schemas) == [], doc["metadata"]["name"]
 
 
+SEED_CHARTS = {
+    "infrastructure-cert-manager": "cert-manager",
+    "infrastructure-metallb": "metallb",
+    "infrastructure-longhorn": "longhorn",
+    "infrastructure-traefik": "traefik",
+    "infrastructure-blocky": "blocky",
+    "monitoring-kube-prometheus-stack": "kube-prometheus-stack",
+    "monitoring-uptime-kuma": "uptime-kuma",
+    "monitoring-flagger": "flagger",
+    "security-trivy-operator": "trivy-operator",
+    "security-polaris": "polaris",
+}
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_layers_follow_the_seed(stack: str, rendered: dict) -> None:
-    ks = by_name(rendered[stack], "Kustomization")
-    assert {n.split("-")[0] for n in ks} == {"infrastructure", "monitoring", "security", "apps"}
-    deps = {n: [d["name"] for d in k["spec"].get("dependsOn", [])] for n, k in ks.items()}
+    releases = by_name(rendered[stack], "HelmRelease")
+    assert len(releases) >= 10
+    charts = {n: r["spec"]["chart"]["spec"]["chart"] for n, r in releases.items()}
+    assert SEED_CHARTS.items() <= charts.items()
+    repos = by_name(rendered[stack], "HelmRepository")
+    for release in releases.values():
+        chart = release["spec"]["chart"]["spec"]
+        # Pinned: an exact version, from a source the stack declares.
+        assert chart["version"][0].isdigit() or chart["version"][0] == "v"
+        assert not set(chart["version"]) & set("^~*<>= |x")
+        assert chart["sourceRef"]["kind"] == "HelmRepository"
+        assert chart["sourceRef"]["name"] in repos
+        assert release["spec"]["targetNamespace"] == release["spec"]["storageNamespace"]
+        assert release["metadata"]["labels"]["environment"] == stack
+    deps = {n: [d["name"] for d in r["spec"].get("dependsOn", [])] for n, r in releases.items()}
     assert deps["infrastructure-traefik"] == [
         "infrastructure-metallb",
         "infrastructure-cert-manager",
     ]
-    assert "infrastructure-traefik" in deps["apps-demo"]
-    assert all(
-        d.startswith("monitoring-") or d.startswith("infrastructure-") or d.startswith("security-")
-        for d in deps["apps-demo"]
-    )
+    # A layer waits for the layers it depends on: Flux orders HelmReleases among themselves.
+    assert "infrastructure-traefik" in deps["monitoring-kube-prometheus-stack"]
+    assert deps["monitoring-flagger"] == ["monitoring-kube-prometheus-stack"]
+    ks = by_name(rendered[stack], "Kustomization")
+    assert sorted(ks) == ["apps-demo", "apps-docs"]
     for k in ks.values():
         assert k["spec"]["sourceRef"] == {"kind": "GitRepository", "name": "flux-system"}
         assert k["metadata"]["labels"]["environment"] == stack
+    # The CRD-dependent objects of the charts come with the stack.
+    kinds = {o["kind"] for o in rendered[stack]}
+    assert {"ClusterIssuer", "IPAddressPool", "L2Advertisement"} <= kinds
 
 
 def test_staging_is_aggressive_and_production_conservative(rendered: dict) -> None:
     staging = by_name(rendered["staging"], "Kustomization")
     production = by_name(rendered["production"], "Kustomization")
     assert staging["apps-demo"]["spec"]["interval"] == "2m"
-    assert production["infrastructure-metallb"]["spec"]["interval"] == "30m"
+    s_rel = by_name(rendered["staging"], "HelmRelease")
+    p_rel = by_name(rendered["production"], "HelmRelease")
+    assert p_rel["infrastructure-metallb"]["spec"]["interval"] == "30m"
+    assert s_rel["infrastructure-metallb"]["spec"]["interval"] == "5m"
+    # Production is HA where it matters; staging runs one replica.
+    s_cm = s_rel["infrastructure-cert-manager"]["spec"]["values"]
+    p_cm = p_rel["infrastructure-cert-manager"]["spec"]["values"]
+    assert s_cm.get("replicaCount", 1) == 1
+    assert p_cm["replicaCount"] >= 2
+    assert p_cm["webhook"]["replicaCount"] >= 2
+    # Canaries: production only, with their load tester.
+    assert "monitoring-flagger-loadtester" in p_rel
+    assert "monitoring-flagger-loadtester" not in s_rel
     s_patch = yaml.safe_load(staging["apps-demo"]["spec"]["patches"][0]["patch"])
     p_patch = yaml.safe_load(production["apps-demo"]["spec"]["patches"][0]["patch"])
     assert s_patch["spec"]["replicas"] == 1
     assert p_patch["spec"]["replicas"] == 3
+    # Image tags: production pins them (Renovate proposes); staging's come from automation.
+    assert production["apps-demo"]["spec"]["images"] == [
+        {"name": "nginx", "newTag": "1.21.6-alpine"}
+    ]
+    assert "images" not in staging["apps-demo"]["spec"]
     s_git = by_name(rendered["staging"], "GitRepository")["flux-system"]["spec"]
     p_git = by_name(rendered["production"], "GitRepository")["flux-system"]["spec"]
     assert (s_git["interval"], p_git["interval"]) == ("1m", "5m")
@@ -135,20 +181,22 @@ def test_flux_is_installed_on_arm64_before_the_flux_objects(stack: str, rendered
         d["metadata"]["name"]: d for d in install if d and d["kind"] == "CustomResourceDefinition"
     }
     rendered_crds = by_name(objects, "CustomResourceDefinition")
-    # source (6), kustomize, helm, notification (3), and the image controllers' (3): both
-    # stacks use image automation, so the embedded controller installs them.
-    assert len(rendered_crds) == 14
+    # source (6), kustomize, helm, notification (3), and the image controllers' (3) where image
+    # automation is used (staging).
+    assert len(rendered_crds) == (14 if stack == "staging" else 11)
     for name, crd in rendered_crds.items():
         assert synth.canonical(crd) == synth.canonical(crds[name])
     deployments = by_name(objects, "Deployment")
-    assert sorted(deployments) == [
-        "helm-controller",
-        "image-automation-controller",
-        "image-reflector-controller",
-        "kustomize-controller",
-        "notification-controller",
-        "source-controller",
-    ]
+    image = ["image-automation-controller", "image-reflector-controller"]
+    assert sorted(deployments) == sorted(
+        [
+            "helm-controller",
+            *(image if stack == "staging" else []),
+            "kustomize-controller",
+            "notification-controller",
+            "source-controller",
+        ]
+    )
     for dep in deployments.values():
         pod = dep["spec"]["template"]["spec"]
         assert pod["nodeSelector"] == {"kubernetes.io/arch": "arm64", "kubernetes.io/os": "linux"}
@@ -160,9 +208,9 @@ def test_flux_is_installed_on_arm64_before_the_flux_objects(stack: str, rendered
         if stack == "staging"
         else {"cpu": "500m", "memory": "256Mi"}
     )
-    # pulumi up waits for the source and every layer to report Ready.
+    # pulumi up waits for the source and every unit to report Ready.
     for doc in objects:
-        if doc["kind"] in ("GitRepository", "Kustomization"):
+        if doc["kind"] in ("GitRepository", "Kustomization", "HelmRelease"):
             assert doc["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
 
 
@@ -181,8 +229,9 @@ def test_offline_synth_of_a_release_without_a_shipped_manifest_says_what_it_left
     monkeypatch.setattr(urllib.request, "urlopen", no_network)
     objects = synth.run_stack_program(project, "staging").kubernetes_objects()
     kinds = {o["kind"] for o in objects}
-    assert {"GitRepository", "Kustomization", "PrometheusRule", "Alert"} <= kinds
-    assert not kinds & {"CustomResourceDefinition", "Deployment", "Namespace"}
+    assert {"GitRepository", "Kustomization", "HelmRelease", "PrometheusRule", "Alert"} <= kinds
+    assert not kinds & {"CustomResourceDefinition", "Deployment"}
+    assert "flux-system" not in by_name(objects, "Namespace")
     (note,) = synth.NOTES
     assert note == (
         "Flux install objects left out: staging: Pulumi.staging.yaml: gitops:flux: manifest "
@@ -200,7 +249,7 @@ def test_offline_synth_renders_the_shipped_flux_install(rendered: dict) -> None:
         want = {
             (d["kind"], d["metadata"]["name"])
             for d in shipped
-            if "image-" not in d["metadata"]["name"] or stack == "production"
+            if "image" not in d["metadata"]["name"] or stack == "staging"
         }
         assert want <= got, sorted(want - got)
 
@@ -291,7 +340,7 @@ def test_decryption_creates_the_age_key_secret_and_references_it(tmp_path: Path)
     shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
     doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
     key = "bm90LXJlYWxseS1lbmNyeXB0ZWQ="
-    doc["config"]["gitops:layers"]["infrastructure"]["decryption"] = True
+    doc["config"]["gitops:layers"]["apps"]["decryption"] = True
     doc["config"]["gitops:ageKey"] = {"secure": f"v1:{key}"}  # as `config set --secret` writes
     doc["config"]["gitops:flux"]["install"] = False
     (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
@@ -300,11 +349,12 @@ def test_decryption_creates_the_age_key_secret_and_references_it(tmp_path: Path)
     assert secret["metadata"] == {"name": "sops-age", "namespace": "flux-system"}
     assert key not in str(synth.redact(secret))
     ks = by_name(objects, "Kustomization")
-    assert ks["infrastructure-traefik"]["spec"]["decryption"] == {
+    assert ks["apps-demo"]["spec"]["decryption"] == {
         "provider": "sops",
         "secretRef": {"name": "sops-age"},
     }
-    assert "decryption" not in ks["apps-demo"]["spec"]
+    # A HelmRelease has no SOPS decryption: the layer setting reaches its Kustomizations only.
+    assert "decryption" not in str(by_name(objects, "HelmRelease"))
 
 
 def test_github_config_adds_deploy_key_secret_and_receiver(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""`gitops images mark|check` and `gitops renovate`: setter markers and renovate.json.
+"""`gitops images mark|check` and `gitops renovate`: setter markers, renovate.json and the
+`# renovate:` markers on what the stack files pin.
 
 `add_commands(subparsers)` adds the commands to the `gitops` parser; each handler returns the
 exit code: 0 done or clean, 1 problems found (or `--check` would change something), 2 error.
@@ -18,6 +19,7 @@ from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.services import renovate
 from gitops_sdk.services.atomic import write_atomic
 from gitops_sdk.services.marker_check import check_tree, policies_from_config
+from gitops_sdk.services.renovate_markers import mark_stack_file
 from gitops_sdk.services.setter_markers import MARKER_FIELDS, mark_file
 from gitops_sdk.stack.config import load_stack_file, stack_file
 
@@ -113,22 +115,28 @@ def cmd_images_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_renovate(args: argparse.Namespace) -> int:
-    """Write renovate.json from the stacks' gitops:renovate keys (or check it is current)."""
-    project = _project_dir(args)
-    out: Path = args.output or project / "renovate.json"
-    try:
-        settings = renovate.settings_from_stacks(_stack_values(project, args.stack))
-        text = settings.to_json()
-    except GitopsError as err:
-        return _fail(err)
-    if not args.check:
-        write_atomic(out, text)
-        print(f"wrote {out} ({len(settings.environments)} environment(s))")
-        return 0
+def _mark_stacks(project: Path, files: list[str], write: bool) -> tuple[list[str], list[str], int]:
+    """(problems, errors, files changed) of the `# renovate:` markers in the stack files."""
+    problems: list[str] = []
+    errors: list[str] = []
+    changed = 0
+    for name in files:
+        try:
+            report = mark_stack_file(project / name, write=write)
+        except GitopsError as err:
+            errors.append(str(err))
+            continue
+        problems += report.problems
+        errors += report.errors
+        changed += report.changed
+    return problems, errors, changed
+
+
+def _json_current(out: Path, text: str) -> bool:
+    """Whether renovate.json at `out` says what `text` says; the difference printed if not."""
     if not out.is_file():
         print(f"{out}: missing; run `gitops renovate` to write it", file=sys.stderr)
-        return 1
+        return False
     current = out.read_text(encoding="utf-8")
     try:
         same = json.loads(current) == json.loads(text)
@@ -136,7 +144,7 @@ def cmd_renovate(args: argparse.Namespace) -> int:
         same = False
     if same:
         print(f"{out}: up to date")
-        return 0
+        return True
     diff = difflib.unified_diff(
         current.splitlines(keepends=True),
         text.splitlines(keepends=True),
@@ -145,7 +153,41 @@ def cmd_renovate(args: argparse.Namespace) -> int:
     )
     sys.stdout.writelines(diff)
     print(f"{out}: differs from the stack settings; run `gitops renovate`", file=sys.stderr)
-    return 1
+    return False
+
+
+def cmd_renovate(args: argparse.Namespace) -> int:
+    """Write renovate.json from the stacks' gitops:renovate keys and put a `# renovate:` marker
+    above each version the contributing stack files pin (with --check: change nothing, report
+    what is out of date). Pins that cannot carry a marker (flow style, unknown chart) are
+    reported and the others still marked; then the exit code is 2."""
+    project = _project_dir(args)
+    out: Path = args.output or project / "renovate.json"
+    try:
+        settings = renovate.settings_from_stacks(_stack_values(project, args.stack))
+        text = settings.to_json()
+    except GitopsError as err:
+        return _fail(err)
+    problems, errors, changed = _mark_stacks(project, settings.stack_files, not args.check)
+    for line in problems:
+        print(line)
+    for error in errors:
+        print(f"gitops: {error}", file=sys.stderr)
+    if not args.check:
+        write_atomic(out, text)
+        print(f"wrote {out} ({len(settings.environments)} environment(s))")
+        if changed:
+            print(f"updated renovate markers in {changed} stack file(s)")
+        return 2 if errors else 0
+    current = _json_current(out, text)
+    if problems:
+        print(
+            f"{len(problems)} renovate marker problem(s) in the stack files; run `gitops renovate`",
+            file=sys.stderr,
+        )
+    if errors:
+        return 2
+    return 0 if current and not problems else 1
 
 
 def add_commands(subparsers: Any) -> None:
@@ -182,9 +224,15 @@ def add_commands(subparsers: Any) -> None:
     c.set_defaults(func=cmd_images_check)
 
     r = subparsers.add_parser(
-        "renovate", help="write renovate.json from the stacks' gitops:renovate settings"
+        "renovate",
+        help="write renovate.json from the stacks' gitops:renovate settings and mark the "
+        "versions the stack files pin with '# renovate:' comments",
     )
-    r.add_argument("--check", action="store_true", help="exit 1 if renovate.json is out of date")
+    r.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if renovate.json or a stack file's markers are out of date",
+    )
     r.add_argument("--output", type=Path, help="file to write (default: <project>/renovate.json)")
     r.add_argument("--stack", action="append", help="stacks to read (default: every stack)")
     r.set_defaults(func=cmd_renovate)

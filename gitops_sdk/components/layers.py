@@ -107,13 +107,16 @@ class Layers(pulumi.ComponentResource):
         by_name: dict[str, FluxKey] = {u.name: flux_key(u) for u in units}
         for obj in units:
             keys = [flux_key(t) for t in obj.targets]
-            keys += [by_name[n] for n in args.after.get(obj.name, []) if n in by_name]
+            cross = [by_name[n] for n in args.after.get(obj.name, []) if n in by_name]
             # Pulumi orders each unit after those it depends on. Its SDK walks such chains
             # recursively, so links deeper than PULUMI_DEPTH are left to Flux's own dependsOn,
-            # which orders them in the cluster either way.
+            # which orders them in the cluster either way (only within a kind).
             ordered = {k: made[k] for k in keys if k in made and depth[k] < PULUMI_DEPTH}
-            depth[flux_key(obj)] = 1 + max((depth[k] for k in ordered), default=-1)
-            deps = list(args.depends_on)
+            across = [made[k] for k in cross if k in made and depth[k] < PULUMI_DEPTH]
+            depth[flux_key(obj)] = 1 + max(
+                (depth[k] for k in [*ordered, *cross] if k in depth), default=-1
+            )
+            deps = [*args.depends_on, *across]
             if isinstance(obj, HelmRelease) and obj.spec.target_namespace in self.namespaces:
                 deps.append(self.namespaces[obj.spec.target_namespace])
             res = FluxResource(

@@ -2,10 +2,12 @@
 
 Renovate updates what Flux's image automation does not: Helm charts (`flux` manager), plain
 manifests (`kubernetes`), Helm values, and any value annotated with a
-`# renovate: datasource=... depName=...` comment (a `customManagers` regex entry). Each
-environment gets a package rule over its paths: staging automerges at night and on weekends,
-production waits for review on Sunday nights; security fixes (`vulnerabilityAlerts`) are
-raised at once. Images that Flux's image automation updates are left to it.
+`# renovate: datasource=... depName=...` comment (a `customManagers` regex entry), in the
+manifest folders and in the stack files (`Pulumi.<stack>.yaml`, whose pins `gitops renovate`
+marks: `services.renovate_markers`). Each environment gets a package rule over its paths and
+its stack file: staging automerges at night and on weekends, production waits for review on
+Sunday nights; security fixes (`vulnerabilityAlerts`) are raised at once. Images that Flux's
+image automation updates are left to it in the files that automation rewrites.
 
 The generated config is checked against `RENOVATE_OPTIONS` (`services.renovate_options`), a
 table of the documented Renovate options it may use, so a typo or a renamed option fails here,
@@ -32,11 +34,14 @@ from gitops_sdk.core.base import FluxModel
 from gitops_sdk.core.errors import ConfigError, FieldIssue, SpecError
 from gitops_sdk.core.fields import Namespace
 from gitops_sdk.services.renovate_options import check_renovate_config, check_schedule
+from gitops_sdk.services.renovate_paths import automation_scope, named_folders, update_glob
 
 __all__ = [
     "COMMENT_MATCH",
+    "MARKER_MATCH",
     "SCHEMA_URL",
     "CronSchedule",
+    "FluxManagedImages",
     "RenovateEnvironment",
     "RenovateSettings",
     "RenovateStackConfig",
@@ -77,9 +82,18 @@ def _check_file_glob(value: str) -> str:
     return value
 
 
+def _default_paths(environment: str) -> list[str]:
+    """The environment's file globs when `paths` is unset."""
+    return [f"clusters/{environment}/**", f"apps/*/{environment}/**"]
+
+
+_FileGlob = Annotated[str, AfterValidator(_check_file_glob)]
+
+
 class _EnvironmentRules(FluxModel):
-    paths: list[Annotated[str, AfterValidator(_check_file_glob)]] | None = None
-    """Globs of the environment's files; default `clusters/<env>/**`, `apps/*/<env>/**`."""
+    paths: list[_FileGlob] | None = None
+    """Globs of the environment's files; default `clusters/<env>/**`, `apps/*/<env>/**` (from
+    stacks: those in folders a stack names, and the stack file `Pulumi.<stack>.yaml` first)."""
     automerge: bool = False
     """Merge passing updates without review."""
     automerge_type: Literal["pr", "branch", "pr-comment"] = "pr"
@@ -114,7 +128,7 @@ class RenovateEnvironment(_EnvironmentRules):
 
     def rule(self) -> dict[str, Any]:
         """The environment's `packageRules` entry."""
-        paths = self.paths or [f"clusters/{self.name}/**", f"apps/*/{self.name}/**"]
+        paths = self.paths or _default_paths(self.name)
         when = "at any time" if self.schedule == ["at any time"] else "on schedule"
         how = "automerge" if self.automerge else "manual review"
         rule: dict[str, Any] = {
@@ -152,13 +166,42 @@ class SecurityUpdates(FluxModel):
     """Also use osv.dev advisories (`osvVulnerabilityAlerts`, experimental in Renovate)."""
 
 
-COMMENT_MATCH = (
+MARKER_MATCH = (
     r"# renovate: datasource=(?<datasource>\S+) depName=(?<depName>\S+)"
-    r"( versioning=(?<versioning>\S+))?\s+[\w.-]+:\s*"
-    r"""["']?(?<currentValue>[^\s"']+)"""
+    r"( registryUrl=(?<registryUrl>\S+))?( versioning=(?<versioning>\S+))?"
+    r"( extractVersion=(?<extractVersion>\S+))?"
 )
-"""The `customManagers` regex for `# renovate: datasource=... depName=...` comments above a
-`key: value` line."""
+"""A `# renovate:` comment: datasource and depName, then optional registryUrl, versioning and
+extractVersion, in that order."""
+
+COMMENT_MATCH = (
+    MARKER_MATCH + r"\s+(?:-[ \t]+)?[\w.-]+:[ \t]*" + r"""["']?(?<currentValue>[^\s"']+)"""
+)
+"""The `customManagers` regex: a `# renovate:` comment, then (blank lines allowed) a
+`key: value` line, possibly a list item's first key (`- newTag: 1.2.3`)."""
+
+
+class FluxManagedImages(FluxModel):
+    """Images one ImageUpdateAutomation updates, and the files it rewrites: Renovate leaves
+    those images alone there, and only there (a stack file may pin the same image for Renovate)."""
+
+    images: Annotated[list[str], pydantic.Field(min_length=1)]
+    """Image repositories its policies track, as Renovate names them (`nginx`, `ghcr.io/o/x`)."""
+    paths: Annotated[list[_FileGlob], pydantic.Field(min_length=1)]
+    """Globs of the files it rewrites (its update path, e.g. `apps/demo/staging/**`)."""
+    description: str | None = None
+    """What the rule is for; default: generated."""
+
+    def rule(self) -> dict[str, Any]:
+        """The `packageRules` entry that disables these images in these files."""
+        where = ", ".join(self.paths)
+        return {
+            "description": self.description or f"Updated by Flux image automation in {where}",
+            "matchFileNames": list(self.paths),
+            "matchDatasources": ["docker"],
+            "matchPackageNames": sorted(set(self.images)),
+            "enabled": False,
+        }
 
 
 def _check_timezone(value: str) -> str:
@@ -208,11 +251,16 @@ class RenovateSettings(FluxModel):
         "automation",
     ]
     """Top-level directories holding Kubernetes/Flux YAML (the flux, kubernetes and comment
-    managers read them)."""
+    managers read them); `settings_from_stacks` uses the folders the stacks name."""
     helm_values_patterns: list[str] = ["/(^|/)values\\.ya?ml$/"]
     """`managerFilePatterns` of Helm values files."""
+    stack_files: list[_FileGlob] = []
+    """Stack files (`Pulumi.<stack>.yaml`) whose `# renovate:` markers the comment manager reads;
+    the flux and kubernetes managers never read them."""
+    flux_managed: list[FluxManagedImages] = []
+    """Images Flux image automation updates, each with the files it rewrites."""
     flux_managed_images: list[str] = []
-    """Images Flux image automation updates; Renovate leaves them alone."""
+    """Images Renovate leaves alone in every file (prefer `flux_managed`, which is scoped)."""
     security: SecurityUpdates = SecurityUpdates()
     """Vulnerability fixes."""
     extra: dict[str, Any] = {}
@@ -234,7 +282,7 @@ class RenovateSettings(FluxModel):
 
     def render(self) -> dict[str, Any]:
         """The renovate.json document, checked against `RENOVATE_OPTIONS`."""
-        yaml_files = [self._yaml_pattern()]
+        yaml_files = [self._yaml_pattern()] if self.manifest_dirs else []
         config: dict[str, Any] = {"$schema": SCHEMA_URL, "extends": list(self.extends)}
         if self.timezone:
             config["timezone"] = self.timezone
@@ -244,23 +292,24 @@ class RenovateSettings(FluxModel):
                 "dependencyDashboardTitle": self.dependency_dashboard_title,
                 "suppressNotifications": ["prIgnoreNotification"],
                 "rebaseWhen": self.rebase_when,
-                "flux": {"managerFilePatterns": yaml_files},
-                "kubernetes": {"managerFilePatterns": yaml_files},
-                "helm-values": {"managerFilePatterns": list(self.helm_values_patterns)},
-                "customManagers": [
-                    {
-                        "customType": "regex",
-                        "description": "Values annotated with # renovate: datasource= depName=",
-                        "managerFilePatterns": yaml_files,
-                        "matchStrings": [COMMENT_MATCH],
-                        "versioningTemplate": (
-                            "{{#if versioning}}{{{versioning}}}{{else}}semver{{/if}}"
-                        ),
-                    }
-                ],
             }
         )
+        if yaml_files:
+            config["flux"] = {"managerFilePatterns": yaml_files}
+            config["kubernetes"] = {"managerFilePatterns": yaml_files}
+        config["helm-values"] = {"managerFilePatterns": list(self.helm_values_patterns)}
+        if marked := yaml_files + list(self.stack_files):
+            config["customManagers"] = [
+                {
+                    "customType": "regex",
+                    "description": "Values annotated with # renovate: datasource= depName=",
+                    "managerFilePatterns": marked,
+                    "matchStrings": [COMMENT_MATCH],
+                    "versioningTemplate": "{{#if versioning}}{{{versioning}}}{{else}}semver{{/if}}",
+                }
+            ]
         rules = [env.rule() for env in self.environments]
+        rules.extend(managed.rule() for managed in self.flux_managed)
         if self.flux_managed_images:
             rules.append(
                 {
@@ -305,13 +354,22 @@ def settings_from_stacks(
 
     `stacks` maps a stack name to its prefix-stripped `gitops:` config. Each stack with a
     `renovate` key contributes its environment (named by `cluster.environment`, else the
-    stack); images its `automation` key tracks are left to Flux. `timezone` must agree.
+    stack): a rule over its stack file `Pulumi.<stack>.yaml` and its `paths` (default:
+    `clusters/<env>/**` and `apps/*/<env>/**`, each kept only when its top folder is one the
+    contributing stacks name). Those folders are the manifest folders Renovate reads (unless
+    `defaults` sets `manifest_dirs`). Images a stack's `automation` key tracks are left to Flux
+    in the files under its update path. `timezone` must agree.
     """
-    environments: list[RenovateEnvironment] = []
+    environments: list[tuple[str, str, RenovateStackConfig]] = []
     timezones: dict[str, str] = {}
-    managed: set[str] = set()
+    folders: set[str] = set()
+    automations: list[tuple[list[str], str]] = []
     for stack in sorted(stacks):
         values = stacks[stack]
+        # Every stack's automation, contributing or not: it rewrites files Renovate may read.
+        images, update_path = automation_scope(values)
+        if images:
+            automations.append((images, update_path))
         raw = values.get("renovate")
         if raw is None:
             continue
@@ -326,16 +384,10 @@ def settings_from_stacks(
             continue
         cluster = values.get("cluster") or {}
         env = cluster.get("environment", stack) if isinstance(cluster, dict) else stack
-        fields = cfg.model_dump(exclude={"enabled", "timezone"}, exclude_unset=True)
-        environments.append(RenovateEnvironment(name=env, **fields))
+        environments.append((stack, env, cfg))
+        folders |= named_folders(values)
         if cfg.timezone:
             timezones[stack] = cfg.timezone
-        automation = values.get("automation")
-        images = automation.get("images") if isinstance(automation, dict) else None
-        # A malformed section is left to the stack's own config check (`gitops synth`) to name.
-        for image in images.values() if isinstance(images, dict) else ():
-            if isinstance(image, dict) and isinstance(image.get("image"), str):
-                managed.add(image["image"])
     if not environments:
         raise ConfigError(
             f"no stack of {', '.join(sorted(stacks)) or '(none)'} has a gitops:renovate key; "
@@ -344,12 +396,29 @@ def settings_from_stacks(
     if len(set(timezones.values())) > 1:
         found = ", ".join(f"{s}: {tz}" for s, tz in sorted(timezones.items()))
         raise ConfigError(f"gitops:renovate.timezone differs between stacks ({found})")
-    timezone = next(iter(timezones.values()), None)
+    base = dict(defaults or {})
+    dirs = list(base.get("manifest_dirs", sorted(folders)))
+    managed = []
+    for images, update_path in automations:
+        # A root update path (or one the stack's own check refuses) covers every manifest
+        # folder, never the stack files: the automation only rewrites setter-marked manifests.
+        glob = update_glob(update_path)
+        if globs := [glob] if glob else [f"{d}/**" for d in dirs]:
+            managed.append(FluxManagedImages(images=images, paths=globs))
+    rules = []
+    for stack, env, cfg in environments:
+        fields = cfg.model_dump(exclude={"enabled", "timezone", "paths"}, exclude_unset=True)
+        paths = cfg.paths or [p for p in _default_paths(env) if p.split("/", 1)[0] in dirs]
+        rules.append(
+            RenovateEnvironment(name=env, paths=[f"Pulumi.{stack}.yaml", *paths], **fields)
+        )
     return RenovateSettings(
         **{
-            **dict(defaults or {}),
-            "environments": environments,
-            "timezone": timezone,
-            "flux_managed_images": sorted(managed),
+            **base,
+            "environments": rules,
+            "timezone": next(iter(timezones.values()), None),
+            "manifest_dirs": dirs,
+            "stack_files": [f"Pulumi.{stack}.yaml" for stack, _, _ in environments],
+            "flux_managed": managed,
         }
     )
