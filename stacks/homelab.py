@@ -56,7 +56,7 @@ from gitops_sdk import (
 )
 from gitops_sdk.components.github import github_token_available
 from gitops_sdk.components.notifications import secrets_from_config
-from gitops_sdk.components.ordering import after
+from gitops_sdk.components.ordering import after, placed
 from gitops_sdk.components.receiver import FluxReceiver
 from gitops_sdk.services.install_manifest import load_manifest
 from gitops_sdk.stack.apis import FLUX_GROUPS, check_api_groups
@@ -182,6 +182,11 @@ def layer_set(
     try:
         sources = build_sources(cfg.sources, cfg.flux.namespace, labels)
         layers = LayerSet.from_config(cfg, repo, decryption_secret=age_ref, sources=sources)
+        if cfg.monitoring and cfg.monitoring.state_metrics.enabled:
+            # kube-state-metrics reports every Flux object (`gotk_resource_info`) once these
+            # values reach the chart: merged into its releases, no ConfigMap to wait for.
+            ksm = cfg.monitoring.state_metrics_args()
+            layers.chart_values[ksm.chart] = ksm.helm_values()
         if extend is not None:
             extend(layers)
         return layers, layers.build()
@@ -284,12 +289,13 @@ def build(
     )
     own.update({flux_key(u.flux_object): u for u in homelab.units.values()})
     if cfg.monitoring:
-        needs = homelab.ready_for([MONITORING_GROUP], [cfg.monitoring.namespace])
-        FluxMonitoring("flux-monitoring", cfg.monitoring, opts=after([*ready, *needs], opts))
+        # Its ConfigMaps wait for their namespace, the PodMonitor and rules for the chart.
+        placement = placed(homelab.ready_for, ready, opts)
+        FluxMonitoring("flux-monitoring", cfg.monitoring, opts=placement)
     # A canary's target Deployment comes from a Kustomization unit; Flagger brings the kind.
-    canary_needs = [*ready, *homelab.ready_for([CANARY_GROUP]), *homelab.kustomizations.values()]
+    apps = placed(homelab.ready_for, [*ready, *homelab.kustomizations.values()], opts)
     for canary in cfg.canary.build():
-        CanaryRelease(canary.name, CanaryReleaseArgs(canary=canary), opts=after(canary_needs, opts))
+        CanaryRelease(canary.name, CanaryReleaseArgs(canary=canary), opts=apps)
     if cfg.alerts:
         FluxNotifications(
             "flux-alerts",

@@ -298,3 +298,22 @@ def test_every_chart_version_in_the_stack_files_is_an_exact_pin(stack: str) -> N
     assert len(versions) >= 10
     for name, version in versions.items():
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", str(version)), (name, version)
+
+
+def test_flux_metrics_reach_the_prometheus_chart_and_configmaps_wait_only_for_their_namespace(
+    graph_of: Callable[[Path, str], Graph],
+) -> None:
+    graph = graph_of(ROOT, "staging")
+    kps = graph.inputs["layers-monitoring-kube-prometheus-stack"]["spec"]["values"]
+    ksm = kps["kube-state-metrics"]
+    assert ksm["customResourceState"]["enabled"] is True
+    kinds = {
+        r["groupVersionKind"]["kind"]
+        for r in ksm["customResourceState"]["config"]["spec"]["resources"]
+    }
+    assert {"HelmRelease", "Kustomization", "GitRepository"} <= kinds
+    # The preset's own kube-state-metrics values survive the merge.
+    assert "nodeSelector" in ksm
+    (board,) = [n for n, t in graph.types.items() if t.endswith(":ConfigMap") and "grafana" in n]
+    assert "layers-namespace-monitoring" in graph.deps[board]
+    assert "layers-monitoring-kube-prometheus-stack" not in graph.closure(board)

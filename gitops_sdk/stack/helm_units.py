@@ -62,6 +62,7 @@ def render_helm(
     sources: Mapping[str, FluxObject],
     ha: bool,
     depends_on: Sequence[HelmRelease],
+    chart_values: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> HelmRelease:
     """The HelmRelease `name` for a unit; `tuning` is the merged defaults/layer/unit tuning."""
     preset = settings.preset_data
@@ -87,6 +88,8 @@ def render_helm(
     values: dict[str, Any] = {}
     if preset is not None:
         values = deep_merge(preset.values, preset.ha) if ha else dict(preset.values)
+    chart_name = settings.chart or (preset.chart if preset else None)
+    values = deep_merge(values, (chart_values or {}).get(chart_name or "", {}))
     values = deep_merge(values, settings.values)
     if values:
         spec["values"] = values

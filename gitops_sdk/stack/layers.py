@@ -173,6 +173,9 @@ class LayerSet:
         expect(sources, (Mapping, type(None)), "LayerSet: sources", "a mapping of name to source")
         self.sources = dict(sources or {})
         self.ha = ha
+        self.chart_values: dict[str, dict[str, Any]] = {}
+        """Values merged into every HelmRelease unit of a chart (by chart name), under the
+        unit's own: what another part of the stack needs the chart to do."""
         self.layers: list[Layer] = []
         self.cross: dict[str, list[str]] = {}
         """After `build()`: each unit's direct dependencies of the other kind, by unit name."""
@@ -486,6 +489,7 @@ class LayerSet:
             sources=self.sources,
             ha=self.ha,
             depends_on=depends_on,
+            chart_values=self.chart_values,
         )
 
 
