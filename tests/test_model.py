@@ -211,8 +211,9 @@ def test_a_pulumi_output_gets_a_hint(mocks: object) -> None:
     with pytest.raises(
         SpecError,
         match=r"spec\.path <pulumi\.output\.Output object at .*>: "
-        r"input should be a valid string \(a pulumi Output has no value yet: "
-        r"build the object inside Output\.apply, or pass a plain value\)$",
+        r"input should be a valid string \(this field takes a plain value; pulumi Outputs are "
+        r"taken where other resources feed an object: source URLs, Secret names, Provider "
+        r"addresses, HelmRelease values\)$",
     ):
         unit(2, path=pulumi.Output.from_input("./x"))
 

@@ -24,6 +24,7 @@ from gitops_sdk.core.fields import (
     check_address,
     url_check,
 )
+from gitops_sdk.core.inputs import accepts_output
 from gitops_sdk.core.model import FILLED, FluxObject
 from gitops_sdk.core.refs import ObjectRef, SecretRef
 
@@ -136,12 +137,15 @@ def _check_address(value: str) -> str:
 _check_proxy = url_check(("http", "https"), "use proxySecretRef (keys address, username, password)")
 
 
+_Address = Annotated[str, AfterValidator(_check_address), _max_length(2048)]
+
+
 class ProviderSpec(FluxModel):
     """Spec of a Provider."""
 
     type: Annotated[ProviderType, _one_of("Provider", get_args(ProviderType))]
     """Which service to send events to, e.g. `slack`, `msteams`, `github`, `generic`."""
-    address: Annotated[str, AfterValidator(_check_address), _max_length(2048)] | None = None
+    address: Annotated[_Address, accepts_output(_Address)] | None = None
     """Endpoint (URL, project, topic, ... by type); the Secret's `address` key overrides it."""
     channel: Annotated[str, _max_length(2048)] | None = None
     """Destination channel, for types that have channels."""

@@ -21,6 +21,7 @@ from gitops_sdk.core.fields import (
     url_check,
     url_secret,
 )
+from gitops_sdk.core.inputs import accepts_output, pending
 from gitops_sdk.core.model import FILLED, FluxObject
 from gitops_sdk.core.refs import (
     LocalObjectReference,
@@ -76,7 +77,8 @@ def _check_git_url(value: str) -> str:
     return _check_git(value)
 
 
-GitUrl = Annotated[str, AfterValidator(_check_git_url)]
+_GitUrl = Annotated[str, AfterValidator(_check_git_url)]
+GitUrl = Annotated[_GitUrl, accepts_output(_GitUrl)]
 """A Git repository URL (`https://`, `http://` or `ssh://`); an scp-like `git@host:path` is
 rejected with its `ssh://` form suggested."""
 
@@ -176,7 +178,8 @@ class GitRepository(FluxObject):
 # --- OCIRepository -------------------------------------------------------------------------------
 
 
-OciUrl = Annotated[str, AfterValidator(url_check(("oci",), _SECRET_REF_HINT))]
+_OciUrl = Annotated[str, AfterValidator(url_check(("oci",), _SECRET_REF_HINT))]
+OciUrl = Annotated[_OciUrl, accepts_output(_OciUrl)]
 """An `oci://` URL of a registry repository."""
 
 
@@ -281,7 +284,8 @@ class OCIRepository(FluxObject):
 # --- HelmRepository ------------------------------------------------------------------------------
 
 
-HelmUrl = Annotated[str, AfterValidator(url_check(("http", "https", "oci"), _SECRET_REF_HINT))]
+_HelmUrl = Annotated[str, AfterValidator(url_check(("http", "https", "oci"), _SECRET_REF_HINT))]
+HelmUrl = Annotated[_HelmUrl, accepts_output(_HelmUrl)]
 """A Helm repository URL: `http://` or `https://` for an index, `oci://` for a registry."""
 
 
@@ -327,6 +331,8 @@ class HelmRepositorySpec(FluxModel):
 
     @pydantic.model_validator(mode="after")
     def _oci_url_needs_oci_type(self) -> Self:
+        if pending(self.url) is not None:
+            return self  # an Output: its value is checked when it resolves
         oci_url = self.url.startswith("oci://")
         if oci_url and self.type != "oci":
             raise Invalid(

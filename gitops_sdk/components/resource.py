@@ -14,6 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
+from gitops_sdk.components.inputs import has_inputs, resolve_inputs
 from gitops_sdk.core.errors import ArgumentError, GitopsError, expect, expect_items
 from gitops_sdk.core.model import FluxObject
 from gitops_sdk.core.order import dependency_order
@@ -126,6 +127,17 @@ class FluxResource(CustomResource, Generic[M]):
             # CustomResource takes only a spec: never drop another top-level field silently.
             raise GitopsError(f"{obj.kind} {obj.name!r}: cannot register fields {sorted(extra)}")
         metadata = manifest["metadata"]
+        spec = manifest.get("spec")
+        if isinstance(spec, dict) and has_inputs(spec):
+            spec, values = resolve_inputs(obj.kind, obj.name, spec)
+            if values is not None:
+                name, namespace = values.name, obj.namespace
+                secret_opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions())
+                deps.append(
+                    opaque_secret(
+                        f"{resource_name}-values", name, namespace, values.data, secret_opts
+                    )
+                )
         if annotations := await_annotations(wait):
             metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
         # pulumi-kubernetes' CustomResource.__init__ only merges the provider version into the
@@ -142,7 +154,7 @@ class FluxResource(CustomResource, Generic[M]):
             api_version=manifest["apiVersion"],
             kind=manifest["kind"],
             metadata=metadata,
-            spec=manifest.get("spec"),
+            spec=spec,
             opts=options,
         )
         self.flux_object: M = obj

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
+from gitops_sdk.core.inputs import is_output
 from gitops_sdk.core.substitution import placeholder_hint
 
 __all__ = [
@@ -234,10 +235,11 @@ def issues_from(
             )
         else:
             problem = e["msg"][0].lower() + e["msg"][1:]
-        if _is_output(value):
+        if is_output(value):
             problem += (
-                " (a pulumi Output has no value yet: build the object inside Output.apply, or "
-                "pass a plain value)"
+                " (this field takes a plain value; pulumi Outputs are taken where other "
+                "resources feed an object: source URLs, Secret names, Provider addresses, "
+                "HelmRelease values)"
             )
         if kind == "extra_forbidden":
             key = str(e["loc"][-1])
@@ -256,11 +258,6 @@ def issues_from(
     # A NaN given to `int | float` also fails as an int: say only that it is not finite.
     nan = {i.path for i in out if i.problem == _PYDANTIC_PROBLEMS["finite_number"]}
     return [i for i in out if i.path not in nan or i.problem == _PYDANTIC_PROBLEMS["finite_number"]]
-
-
-def _is_output(value: Any) -> bool:
-    cls = type(value)
-    return cls.__name__ == "Output" and cls.__module__.startswith("pulumi")
 
 
 # Fields that older Flux APIs had and users still copy from old guides.

@@ -16,6 +16,7 @@ from pydantic import AfterValidator, BeforeValidator, JsonValue
 
 from gitops_sdk.core.base import MAX_DEPTH, Invalid, json_problem
 from gitops_sdk.core.errors import MISSING
+from gitops_sdk.core.inputs import replace_outputs
 from gitops_sdk.core.urls import (
     check_address,
     check_endpoint,
@@ -348,6 +349,7 @@ Annotations = Annotated[dict[str, str], AfterValidator(_check_annotations)]
 
 
 def _check_json(value: Any) -> Any:
+    value = replace_outputs(value)  # Outputs in free-form values resolve at registration
     if problem := json_problem(value):
         path, part, why = problem
         raise Invalid(path, part, why)

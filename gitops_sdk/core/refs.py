@@ -11,6 +11,7 @@ import pydantic
 from pydantic import BaseModel, PrivateAttr
 
 from gitops_sdk.core.base import FluxModel, Invalid, a_or_an, either, issues_from
+from gitops_sdk.core.inputs import InputStr
 
 __all__ = [
     "LocalObjectReference",
@@ -88,9 +89,11 @@ class LocalObjectReference(ObjectRef):
 
 
 class SecretRef(LocalObjectReference):
-    """A reference to a Secret in the referrer's namespace."""
+    """A reference to a Secret in the referrer's namespace; the name may be a `pulumi.Output`
+    (e.g. the name of a Secret another resource makes)."""
 
     expected_kinds = ("Secret",)
+    name: InputStr
 
 
 class SecretKeyReference(ObjectRef):
