@@ -68,7 +68,7 @@ def render_helm(
     preset = settings.preset_data
     spec: dict[str, Any] = {"interval": tuning["interval"]}
     if settings.chart_ref:
-        spec["chart_ref"] = {"source": sources[settings.chart_ref]}
+        spec["chart_ref"] = sources[settings.chart_ref]
     else:
         source_name = settings.source or (preset.source.name if preset else None)
         chart = settings.chart or (preset.chart if preset else None)
