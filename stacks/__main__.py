@@ -7,6 +7,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from gitops_sdk import GitopsError, stack_context
+from gitops_sdk.components.render import secrets_left_out
 from gitops_sdk.stack import config
 from homelab import build
 
@@ -20,6 +21,8 @@ with stack_context(pulumi.get_stack()):
             # a component, makes providers.
             renderer = k8s.Provider("render", render_yaml_to_directory=render_dir)
             opts = pulumi.ResourceOptions(provider=renderer)
+            # The rendered files are plain YAML: never a Secret's values in them.
+            secrets_left_out()
         build(cfg, opts)
     except GitopsError as err:
         # RunError: Pulumi prints the message alone, without a Python traceback.

@@ -547,3 +547,20 @@ def test_flux_objects_depend_on_the_embedded_controller(
     assert len(crds) == 14
     assert {"flux-namespace", *crds} <= set(seen["flux-system-repository"])
     assert {"flux-namespace", *crds} <= set(seen["layers-apps-demo"])
+
+
+def test_render_mode_writes_no_secret_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The provider writes render-mode YAML as registered: Secrets arrive without their values.
+    monkeypatch.setenv("GITOPS_RENDER_DIR", "out/never-written-under-mocks")
+    monkeypatch.delenv("GITOPS_FLUX_MANIFEST", raising=False)
+    objects = synth.run_stack_program(ROOT, "staging").kubernetes_objects()
+    secrets = [o for o in objects if o["kind"] == "Secret"]
+    assert secrets
+    for secret in secrets:
+        assert not {"data", "stringData"} & set(secret), secret["metadata"]["name"]
+        assert secret["metadata"]["annotations"]["gitops-sdk/render"].startswith("data left out")
+    # Outside render mode the same Secret carries its (secret) value.
+    monkeypatch.delenv("GITOPS_RENDER_DIR")
+    objects = synth.run_stack_program(ROOT, "staging").kubernetes_objects()
+    token = by_name(objects, "Secret")["github-webhook-token"]
+    assert "stringData" in token

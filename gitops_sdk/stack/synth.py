@@ -109,6 +109,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 def start(mocks: pulumi.runtime.Mocks, *, stack: str, config: Mapping[str, Any]) -> None:
     """Point the Pulumi runtime at `mocks` with the `gitops:` config `config`."""
+    # A fresh root stack resource per run: a program's stack transformations must not reach
+    # the next program run in this process.
+    pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="gitops", stack=stack, preview=False)
     pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
     pulumi.runtime.settings.SETTINGS.outputs.clear()
