@@ -60,6 +60,13 @@ THIRD_PARTY_CRD_FILES = {
         f"example/prometheus-operator-crd/monitoring.coreos.com_{plural}.yaml"
         for plural in ("podmonitors", "prometheusrules", "servicemonitors")
     ],
+    "github.com/cert-manager/cert-manager": [
+        f"deploy/crds/cert-manager.io_{plural}.yaml" for plural in ("clusterissuers", "issuers")
+    ],
+    "go.universe.tf/metallb": [
+        f"config/crd/bases/metallb.io_{plural}.yaml"
+        for plural in ("ipaddresspools", "l2advertisements")
+    ],
     "github.com/external-secrets/external-secrets": [
         f"config/crds/bases/external-secrets.io_{plural}.yaml"
         for plural in ("externalsecrets", "secretstores", "clustersecretstores")
@@ -67,7 +74,8 @@ THIRD_PARTY_CRD_FILES = {
 }
 _NO_THIRD_PARTY = (
     "needs the Go toolchain and the Go module proxy (or its module cache) to fetch the Flagger, "
-    "prometheus-operator and External Secrets CRDs pinned in tests/crds/go.mod; CI always has both"
+    "prometheus-operator, External Secrets, cert-manager and MetalLB CRDs pinned in "
+    "tests/crds/go.mod; CI always has both"
 )
 
 

@@ -387,15 +387,24 @@ def test_github_config_adds_deploy_key_secret_and_receiver(tmp_path: Path) -> No
     assert "dGVzdC10b2tlbi1ub3QtcmVhbA" not in str([synth.redact(o) for o in objects])
 
 
-THIRD_PARTY_GROUPS = ("monitoring.coreos.com/", "flagger.app/", "external-secrets.io/")
+THIRD_PARTY_GROUPS = (
+    "monitoring.coreos.com/",
+    "flagger.app/",
+    "external-secrets.io/",
+    "cert-manager.io/",
+    "metallb.io/",
+)
 
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_rendered_flagger_and_prometheus_object_is_crd_valid(
     stack: str, rendered: dict, third_party_schemas: Schemas
 ) -> None:
+    # Also the charts' objects the stacks declare (MetalLB's pool, cert-manager's issuer),
+    # against the CRDs of the versions the stacks pin.
     others = [o for o in rendered[stack] if o["apiVersion"].startswith(THIRD_PARTY_GROUPS)]
-    assert {"PodMonitor", "PrometheusRule"} <= {o["kind"] for o in others}
+    kinds = {o["kind"] for o in others}
+    assert {"PodMonitor", "PrometheusRule", "ClusterIssuer", "IPAddressPool"} <= kinds
     for doc in others:
         assert (doc["apiVersion"], doc["kind"]) in third_party_schemas
         assert validate_manifest(doc, third_party_schemas) == [], doc["metadata"]["name"]
