@@ -317,3 +317,39 @@ def test_flux_metrics_reach_the_prometheus_chart_and_configmaps_wait_only_for_th
     (board,) = [n for n, t in graph.types.items() if t.endswith(":ConfigMap") and "grafana" in n]
     assert "layers-namespace-monitoring" in graph.deps[board]
     assert "layers-monitoring-kube-prometheus-stack" not in graph.closure(board)
+
+
+def test_external_secrets_stores_wait_for_the_operator(
+    tmp_path: Path, graph_of: Callable[[Path, str], Graph]
+) -> None:
+    store = {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ClusterSecretStore",
+        "metadata": {"name": "lab-vault"},
+        "spec": {
+            "provider": {
+                "vault": {
+                    "server": "https://vault.lan:8200",
+                    "path": "secret",
+                    "auth": {"tokenSecretRef": {"name": "vault-token", "key": "token"}},
+                }
+            }
+        },
+    }
+
+    def with_eso(cfg: dict[str, Any]) -> None:
+        cfg["gitops:sources"]["external-secrets"] = {
+            "type": "helm",
+            "url": "https://charts.external-secrets.io",
+        }
+        infra(cfg)["external-secrets"] = {
+            "preset": "external-secrets",
+            "version": "2.9.0",
+            "manifests": [store],
+        }
+
+    graph = graph_of(copy_with(tmp_path, "staging", with_eso), "staging")
+    (name,) = [n for n, t in graph.types.items() if t.endswith(":ClusterSecretStore")]
+    assert "layers-infrastructure-external-secrets" in graph.closure(name)
+    # Cluster-scoped: no namespace added.
+    assert "namespace" not in graph.inputs[name]["metadata"]
