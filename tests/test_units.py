@@ -253,3 +253,14 @@ def test_an_unknown_model_field_in_code_is_a_spec_error() -> None:
     layers = LayerSet(repo(), defaults={"interval": "10m"})
     with pytest.raises(SpecError, match="colour"):
         layers.layer("apps").unit("x", colour="blue")
+
+
+def test_presets_schedule_on_the_clusters_architectures() -> None:
+    layers = {"infrastructure": {"units": {"metallb": {"preset": "metallb"}}}}
+    values = config(layers, cluster={"name": "lab", "environment": "x", "architectures": ["amd64"]})
+    values["sources"]["metallb"] = {"type": "helm", "url": "https://metallb.github.io/metallb"}
+    spec = render(values)["infrastructure-metallb"]["spec"]["values"]
+    assert spec["controller"]["nodeSelector"] == {"kubernetes.io/arch": "amd64"}
+    values["cluster"]["architectures"] = ["arm64", "amd64"]
+    spec = render(values)["infrastructure-metallb"]["spec"]["values"]
+    assert "kubernetes.io/arch" not in str(spec)

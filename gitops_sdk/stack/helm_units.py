@@ -16,7 +16,14 @@ from gitops_sdk.core.model import FluxObject
 from gitops_sdk.stack.presets import deep_merge
 from gitops_sdk.stack.units import UnitConfig
 
-__all__ = ["INSTALL_DEFAULTS", "UPGRADE_DEFAULTS", "provided_groups", "render_helm", "target_ns"]
+__all__ = [
+    "INSTALL_DEFAULTS",
+    "UPGRADE_DEFAULTS",
+    "on_architectures",
+    "provided_groups",
+    "render_helm",
+    "target_ns",
+]
 
 INSTALL_DEFAULTS: dict[str, Any] = {"remediation": {"retries": 3}}
 """A failed install is retried (uninstalled and installed again) three times."""
@@ -45,6 +52,30 @@ def release_name(short: str, settings: UnitConfig) -> str:
     return settings.release_name or (preset.release_name if preset else None) or short
 
 
+ARCH_LABEL = "kubernetes.io/arch"
+PRESET_ARCH = "arm64"
+"""The architecture the presets schedule on; other clusters get theirs instead."""
+
+
+def on_architectures(values: Any, architectures: Sequence[str]) -> Any:
+    """Preset values with their `kubernetes.io/arch: arm64` selectors set to the cluster's one
+    architecture, or dropped when the cluster runs several."""
+    if list(architectures) == [PRESET_ARCH]:
+        return values
+    if isinstance(values, dict):
+        out = {}
+        for key, value in values.items():
+            if key == ARCH_LABEL and value == PRESET_ARCH:
+                if len(architectures) == 1:
+                    out[key] = architectures[0]
+                continue
+            out[key] = on_architectures(value, architectures)
+        return out
+    if isinstance(values, list):
+        return [on_architectures(v, architectures) for v in values]
+    return values
+
+
 def provided_groups(settings: UnitConfig) -> list[str]:
     """The API groups the unit's CRDs bring: the preset's and the unit's own `provides`."""
     preset = settings.preset_data
@@ -63,6 +94,7 @@ def render_helm(
     ha: bool,
     depends_on: Sequence[HelmRelease],
     chart_values: Mapping[str, Mapping[str, Any]] | None = None,
+    architectures: Sequence[str] = ("arm64",),
 ) -> HelmRelease:
     """The HelmRelease `name` for a unit; `tuning` is the merged defaults/layer/unit tuning."""
     preset = settings.preset_data
@@ -88,6 +120,7 @@ def render_helm(
     values: dict[str, Any] = {}
     if preset is not None:
         values = deep_merge(preset.values, preset.ha) if ha else dict(preset.values)
+        values = on_architectures(values, architectures)
     chart_name = settings.chart or (preset.chart if preset else None)
     values = deep_merge(values, (chart_values or {}).get(chart_name or "", {}))
     values = deep_merge(values, settings.values)

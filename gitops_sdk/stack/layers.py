@@ -157,10 +157,11 @@ class LayerSet:
         decryption_secret: Any = None,
         sources: Mapping[str, FluxObject] | None = None,
         ha: bool = False,
+        architectures: Sequence[str] = ("arm64",),
     ) -> None:
         """`decryption_secret` is the age key Secret (object or name) for `decryption: true`;
         `sources` are the named sources units read (`source`, `chart_ref`), by name; `ha` merges
-        the presets' high-availability values."""
+        the presets' high-availability values; presets schedule on `architectures`."""
         expect(defaults, (Mapping, Tuning, type(None)), "LayerSet: defaults", "a mapping")
         expect(labels, (Mapping, type(None)), "LayerSet: labels", "a mapping")
         self.source = source
@@ -173,6 +174,7 @@ class LayerSet:
         expect(sources, (Mapping, type(None)), "LayerSet: sources", "a mapping of name to source")
         self.sources = dict(sources or {})
         self.ha = ha
+        self.architectures = list(architectures)
         self.chart_values: dict[str, dict[str, Any]] = {}
         """Values merged into every HelmRelease unit of a chart (by chart name), under the
         unit's own: what another part of the stack needs the chart to do."""
@@ -221,6 +223,7 @@ class LayerSet:
             decryption_secret=decryption_secret,
             sources=sources,
             ha=cfg.cluster.ha,
+            architectures=cfg.cluster.architectures,
         )
         for name, layer_cfg in cfg.layers.items():
             out.disabled |= {f"{name}/{u}" for u, c in layer_cfg.units.items() if not c.enabled}
@@ -490,6 +493,7 @@ class LayerSet:
             ha=self.ha,
             depends_on=depends_on,
             chart_values=self.chart_values,
+            architectures=self.architectures,
         )
 
 
