@@ -353,3 +353,17 @@ def test_external_secrets_stores_wait_for_the_operator(
     assert "layers-infrastructure-external-secrets" in graph.closure(name)
     # Cluster-scoped: no namespace added.
     assert "namespace" not in graph.inputs[name]["metadata"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_graph_command_draws_the_composed_homelab(
+    stack: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gitops_sdk.cli.app import main
+
+    monkeypatch.delenv("GITOPS_FLUX_MANIFEST", raising=False)
+    assert main(["--project-dir", str(ROOT), "graph", "--stack", stack]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("flowchart")
+    assert "HelmRelease<br/>monitoring-kube-prometheus-stack" in out
+    assert "HelmRelease__flux_2d_system__infrastructure_2d_metallb --> " in out

@@ -69,7 +69,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_graph(args: argparse.Namespace) -> int:
     groups = {group for group, _ in flux_kinds()}
     flux = [
-        from_manifest(doc)
+        # canonical: the mock runtime hands numbers back as floats (`retries: 3.0`).
+        from_manifest(synth.canonical(doc))
         for doc in _objects(args.project_dir, args.stack)
         if str(doc.get("apiVersion", "")).rpartition("/")[0] in groups
     ]
