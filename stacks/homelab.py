@@ -60,6 +60,7 @@ from gitops_sdk.components.ordering import after, placed
 from gitops_sdk.components.receiver import FluxReceiver
 from gitops_sdk.services.install_manifest import load_manifest
 from gitops_sdk.stack.apis import FLUX_GROUPS, check_api_groups
+from gitops_sdk.stack.objects import flux_objects, register_objects
 from gitops_sdk.stack.sources import build_sources
 
 AGE_SECRET = "sops-age"
@@ -204,6 +205,9 @@ def check_apis(cfg: GitopsConfig, layers: LayerSet) -> None:
         needed.setdefault(MONITORING_GROUP, []).append("gitops:monitoring")
     if cfg.canary.build():
         needed.setdefault(CANARY_GROUP, []).append("gitops:canary")
+    for i, doc in enumerate(cfg.objects):
+        group = str(doc["apiVersion"]).rpartition("/")[0]
+        needed.setdefault(group, []).append(f"gitops:objects[{i}]")
     provided = {name: unit.provides for name, unit in layers.built.items()}
     cluster = [*cfg.cluster.api_groups, *([] if cfg.flux.install else FLUX_GROUPS)]
     check_api_groups(needed, provided, cluster, source=f"Pulumi.{pulumi.get_stack()}.yaml")
@@ -240,7 +244,7 @@ def build(
     layers, units = layer_set(cfg, repo, age_ref, extend)
     sources = list(layers.sources.values())
     FluxGraph(
-        [repo, *sources, *units],
+        [repo, *sources, *units, *flux_objects(cfg.objects, ns)],
         default_namespace=ns,
         known=cfg.flux.external_keys(),
         no_cross_namespace_refs=cfg.flux.no_cross_namespace_refs,
@@ -275,6 +279,7 @@ def build(
     own: dict[FluxKey, pulumi.Resource] = {flux_key(repo): source.repository}
     for obj in sources:
         own[flux_key(obj)] = register(obj, after_flux, name=f"source-{obj.kind.lower()}-{obj.name}")
+    own.update(register_objects(cfg.objects, ns, after_flux, own))  # gitops:objects, as written
     extra_namespaces = [cfg.monitoring.namespace] if cfg.monitoring else []
     homelab = Layers(
         "layers",

@@ -46,6 +46,7 @@ from gitops_sdk.services.stack_files import (
     read_stack_file,
     stack_file,
 )
+from gitops_sdk.stack.objects import RawObject, object_key
 from gitops_sdk.stack.sources import SourceConfig
 from gitops_sdk.stack.units import (
     ApiGroupName,
@@ -190,6 +191,11 @@ class GitopsConfig(ConfigModel):
     """Flux metrics, alert rules and dashboard for kube-prometheus-stack; null: none."""
     alerts: AlertingArgs | None = None
     """Notification Providers and Alerts (secrets by config key name); null: none."""
+    objects: list[RawObject] = []
+    """Objects registered as written once Flux is installed (`gitops:objects`): what
+    `gitops import` could not express as units or sources, e.g. an ArtifactGenerator, a source
+    with `verify`, a ConfigMap of post-build variables. Flux kinds are validated like
+    `from_manifest`; others need apiVersion, kind, metadata.name and spec (a ConfigMap: data)."""
 
     @pydantic.model_validator(mode="after")
     def _names_are_unique(self) -> GitopsConfig:
@@ -216,6 +222,23 @@ class GitopsConfig(ConfigModel):
                 at = f"layers.{lname}" + (f".units.{uname}" if uname else "")
                 if problem := _source_problem(unit, self.sources):
                     raise Invalid(f"{at}.{problem[0]}", problem[1], problem[2])
+        return self
+
+    @pydantic.model_validator(mode="after")
+    def _objects_are_unique(self) -> GitopsConfig:
+        seen: set[tuple[str, str, str, str]] = set()
+        units = {
+            ("HelmRelease" if c.is_helm else "Kustomization", n) for n, c in _members(self.layers)
+        }
+        for i, obj in enumerate(self.objects):
+            key = object_key(obj, self.flux.namespace)
+            if key in seen or ((key[1], key[3]) in units and key[2] == self.flux.namespace):
+                raise Invalid(
+                    f"objects[{i}]",
+                    f"{key[1]} {key[2]}/{key[3]}" if key[2] else f"{key[1]} {key[3]}",
+                    "is declared twice (in gitops:objects or as a unit); names must be unique",
+                )
+            seen.add(key)
         return self
 
     @pydantic.model_validator(mode="after")
@@ -259,7 +282,7 @@ class GitopsConfig(ConfigModel):
                 continue
             units = {u: c for u, c in layer.units.items() if c.enabled} or {"": layer}
             for uname, unit in units.items():
-                if unit.source or unit.is_helm:
+                if unit.source or unit.source_ref or unit.is_helm:
                     continue  # not the repository image automation writes to
                 path = unit.path or (f"./{lname}/{uname}" if uname else f"./{lname}")
                 if not _folder(path).startswith(scope):
@@ -290,6 +313,18 @@ class GitopsConfig(ConfigModel):
                 "Secret holding a read-write deploy key or token",
             )
         return self
+
+
+def _members(layers: Mapping[str, LayerConfig]) -> list[tuple[str, UnitConfig]]:
+    """(rendered name, settings) of every enabled layer and unit."""
+    out: list[tuple[str, UnitConfig]] = []
+    for name, layer in layers.items():
+        if not layer.enabled:
+            continue
+        if not layer.units:
+            out.append((name, layer))
+        out += [(f"{name}-{u}", c) for u, c in layer.units.items() if c.enabled]
+    return out
 
 
 def _image_key(name: str) -> str:

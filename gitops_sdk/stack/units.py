@@ -3,13 +3,23 @@ in a Git or OCI source) and HelmRelease units (a chart, a `chartRef` or a preset
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
 from pydantic import AfterValidator, Field
 
 from gitops_sdk.api.helm import DriftDetection, Install, ReleaseName, Upgrade, ValuesReference
-from gitops_sdk.api.kustomize import HealthCheckReference
+from gitops_sdk.api.kustomize import (
+    CommonMetadata,
+    CustomHealthCheck,
+    Decryption,
+    HealthCheckReference,
+    IgnoreRule,
+    KubeConfigReference,
+    Patch,
+    SourceReference,
+    SubstituteReference,
+)
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.fields import (
     CpuQuantity,
@@ -25,6 +35,7 @@ from gitops_sdk.stack.presets import Preset, preset_names, presets
 
 __all__ = [
     "HELM_ONLY",
+    "KUSTOMIZATION_AS_WRITTEN",
     "KUSTOMIZATION_ONLY",
     "ApiGroupName",
     "ConfigModel",
@@ -125,6 +136,27 @@ class Tuning(ConfigModel):
     """Stop Flux reconciling the unit."""
 
 
+KUSTOMIZATION_AS_WRITTEN = (
+    "source_ref",
+    "substitute_from",
+    "substitute_strategy",
+    "decryption_spec",
+    "patches",
+    "components",
+    "ignore_missing_components",
+    "common_metadata",
+    "name_prefix",
+    "name_suffix",
+    "service_account_name",
+    "kube_config",
+    "force",
+    "deletion_policy",
+    "ignore",
+    "build_metadata",
+    "health_check_exprs",
+)
+"""Kustomization fields a unit renders as written (what `gitops import` keeps of a
+repository's Kustomizations), in its spec under the same name."""
 HELM_ONLY = (
     "chart",
     "chart_ref",
@@ -148,6 +180,7 @@ KUSTOMIZATION_ONLY = (
     "images",
     "resources",
     "health_checks",
+    *KUSTOMIZATION_AS_WRITTEN,
 )
 """UnitConfig fields that only a Kustomization unit takes."""
 
@@ -180,6 +213,37 @@ class UnitConfig(Tuning):
     """Container resources per Deployment name (rendered as a kustomize patch)."""
     health_checks: list[HealthCheckReference] = []
     """Objects whose health gates the Kustomization's readiness (used when `wait` is off)."""
+    source_ref: SourceReference | None = None
+    """The source as a Flux reference (kind, name, namespace), for one that is not a named
+    source: an ExternalArtifact, a source in another namespace or in `gitops:objects`."""
+    substitute_from: list[SubstituteReference] = []
+    """postBuild ConfigMaps and Secrets with more variables (`substitute` wins)."""
+    substitute_strategy: Literal["WithVariables", "Always"] | None = None
+    """postBuild substitution strategy."""
+    decryption_spec: Decryption | None = None
+    """SOPS decryption with a Secret made outside the stack (instead of `decryption: true`,
+    which uses the stack's age key)."""
+    patches: list[Patch] = []
+    """Kustomize patches, after those `replicas` and `resources` render."""
+    components: list[str] = []
+    """Kustomize Components to include, relative to `path`."""
+    ignore_missing_components: bool | None = None
+    common_metadata: CommonMetadata | None = None
+    """Labels and annotations set on every applied object."""
+    name_prefix: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name_suffix: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    service_account_name: str | None = None
+    """Service account to impersonate when applying."""
+    kube_config: KubeConfigReference | None = None
+    """Apply to a remote cluster."""
+    force: bool | None = None
+    """Recreate objects whose immutable fields changed."""
+    deletion_policy: Literal["MirrorPrune", "Delete", "WaitForTermination", "Orphan"] | None = None
+    ignore: list[IgnoreRule] = []
+    """Fields to leave alone on applied objects."""
+    build_metadata: list[Literal["originAnnotations", "transformerAnnotations"]] = []
+    health_check_exprs: list[CustomHealthCheck] = []
+    """CEL health checks for custom resource kinds."""
     # HelmRelease units
     preset: Annotated[str, AfterValidator(_check_preset)] | None = None
     """A chart the SDK knows (`gitops_sdk/data/presets`): its source, version, namespace,
@@ -221,6 +285,19 @@ class UnitConfig(Tuning):
     @pydantic.model_validator(mode="after")
     def _one_kind(self) -> UnitConfig:
         given = self.model_fields_set
+        if self.source and self.source_ref:
+            raise Invalid(
+                "sourceRef",
+                self.source_ref.to_dict(),
+                "cannot be set with source: name a source of gitops:sources or give the "
+                "reference, not both",
+            )
+        if self.decryption and self.decryption_spec:
+            raise Invalid(
+                "decryptionSpec",
+                self.decryption_spec.to_dict(),
+                "cannot be set with decryption: true, which uses the stack's age key",
+            )
         if self.chart and self.chart_ref:
             raise Invalid(
                 "chartRef",
@@ -287,10 +364,10 @@ class LayerConfig(UnitConfig):
 
 
 class Defaults(Tuning):
-    """Defaults for every layer."""
+    """Defaults for every layer; null leaves a setting unset unless a layer or unit sets it."""
 
     interval: Duration = "10m"
     retry_interval: Duration | None = "2m"
     timeout: Duration | None = "5m"
     prune: bool = True
-    wait: bool = True
+    wait: bool | None = True
