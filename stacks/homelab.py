@@ -54,6 +54,7 @@ from gitops_sdk import (
     register,
     synth,
 )
+from gitops_sdk.components.flux_install import adoption_transformation
 from gitops_sdk.components.github import github_token_available
 from gitops_sdk.components.notifications import secrets_from_config
 from gitops_sdk.components.ordering import after, placed
@@ -261,9 +262,12 @@ def build(
         )
         ready.append(age)
     wait = cfg.flux.wait
+    adopt = cfg.flux.adopt  # take over what `flux bootstrap` made, in place
     source = GitSource(
         "flux-system",
-        GitSourceArgs(repository=repo, credentials=git_credentials(), depends_on=ready, wait=wait),
+        GitSourceArgs(
+            repository=repo, credentials=git_credentials(), depends_on=ready, wait=wait, adopt=adopt
+        ),
         opts=opts,
     )
     receiver = flux_receiver(cfg, source, ready, opts)
@@ -281,6 +285,13 @@ def build(
         own[flux_key(obj)] = register(obj, after_flux, name=f"source-{obj.kind.lower()}-{obj.name}")
     own.update(register_objects(cfg.objects, ns, after_flux, own))  # gitops:objects, as written
     extra_namespaces = [cfg.monitoring.namespace] if cfg.monitoring else []
+    layer_opts = opts
+    if adopt:
+        # bootstrap's own Kustomization, when a layer named like it declares it
+        adoption = adoption_transformation({("Kustomization", cfg.repository.name)})
+        layer_opts = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(transformations=[adoption])
+        )
     homelab = Layers(
         "layers",
         layers.layers_args(
@@ -290,7 +301,7 @@ def build(
             wait=wait,
             namespaces=extra_namespaces,
         ),
-        opts=opts,
+        opts=layer_opts,
     )
     own.update({flux_key(u.flux_object): u for u in homelab.units.values()})
     if cfg.monitoring:

@@ -573,3 +573,26 @@ def test_render_mode_writes_no_secret_values(monkeypatch: pytest.MonkeyPatch) ->
     objects = synth.run_stack_program(ROOT, "staging").kubernetes_objects()
     token = by_name(objects, "Secret")["github-webhook-token"]
     assert "stringData" in token
+
+
+def test_adopt_takes_over_what_flux_bootstrap_made(tmp_path: Path) -> None:
+    def adopt(doc: dict[str, Any]) -> None:
+        doc["config"]["gitops:flux"]["adopt"] = True
+        doc["config"]["gitops:layers"] = {"flux-system": {"path": "./clusters/staging"}}
+        doc["config"]["gitops:cluster"]["apiGroups"] = ["monitoring.coreos.com"]
+
+    shutil.copytree(ROOT / "stacks", tmp_path / "stacks")
+    shutil.copy(ROOT / "Pulumi.yaml", tmp_path)
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    adopt(doc)
+    (tmp_path / "Pulumi.staging.yaml").write_text(yaml.safe_dump(doc))
+    objects = synth.run_stack_program(tmp_path, "staging").kubernetes_objects()
+    taken = [
+        by_name(objects, "Kustomization")["flux-system"],
+        by_name(objects, "GitRepository")["flux-system"],
+        by_name(objects, "Deployment")["kustomize-controller"],
+    ]
+    for obj in taken:
+        notes = obj["metadata"]["annotations"]
+        assert notes["pulumi.com/patchForce"] == "true", obj["kind"]
+        assert notes["kustomize.toolkit.fluxcd.io/prune"] == "disabled", obj["kind"]

@@ -40,6 +40,7 @@ from gitops_sdk.core.fields import (
 )
 
 __all__ = [
+    "ADOPT_ANNOTATIONS",
     "Architecture",
     "ControllerName",
     "ControllerTuning",
@@ -52,6 +53,14 @@ __all__ = [
     "Scheduling",
     "Toleration",
 ]
+
+ADOPT_ANNOTATIONS = {
+    "pulumi.com/patchForce": "true",
+    "kustomize.toolkit.fluxcd.io/prune": "disabled",
+}
+"""What `adopt` puts on every object taken over: Pulumi's server-side apply forces its values
+over fields `flux bootstrap` or kustomize-controller applied (no field-manager conflict), and
+kustomize-controller never deletes the object once its manifest leaves the Git repository."""
 
 # Flags with a typed setting; extra args may not set them behind its back.
 _TYPED_FLAGS = {
@@ -345,6 +354,12 @@ class FluxInstallSettings(FluxModel):
     wait: bool = True
     """Wait for the controllers to become available (pulumi-kubernetes await); false annotates
     Deployments and Services with `pulumi.com/skipAwait: "true"`. Default: true."""
+    adopt: bool = False
+    """Take over a Flux install made outside Pulumi (`flux bootstrap`, `flux install`): every
+    install object carries `ADOPT_ANNOTATIONS`, so `pulumi up` applies over the objects that are
+    there (same UIDs, nothing deleted or recreated) and owns their fields from then on, and
+    kustomize-controller no longer prunes them when `gotk-components.yaml` leaves Git.
+    Default: false (a field another manager applied with another value fails the update)."""
 
     @pydantic.field_validator("components", mode="after")
     @classmethod

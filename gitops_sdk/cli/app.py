@@ -11,8 +11,10 @@ from typing import TextIO
 
 import pulumi
 
+from gitops_sdk.cli import day2 as day2_cli
 from gitops_sdk.cli import github as github_cli
 from gitops_sdk.cli import images as automation_cli
+from gitops_sdk.cli import importer as importer_cli
 from gitops_sdk.cli import secrets as secrets_cli
 from gitops_sdk.core.errors import ConfigError, GitopsError
 from gitops_sdk.core.model import flux_kinds, from_manifest
@@ -131,6 +133,8 @@ def parser() -> argparse.ArgumentParser:
     secrets_cli.add_commands(sub)
     github_cli.add_commands(sub)
     automation_cli.add_commands(sub)
+    importer_cli.add_commands(sub)
+    day2_cli.add_commands(sub)
     return p
 
 

@@ -14,7 +14,7 @@ register(repo, flux.depends_on())  # every Flux object waits for the CRDs and th
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any, Self
 
@@ -22,7 +22,7 @@ import pulumi
 from pydantic import Field, PlainValidator
 from pydantic.alias_generators import to_snake
 
-from gitops_sdk.api.install import FluxInstallSettings
+from gitops_sdk.api.install import ADOPT_ANNOTATIONS, FluxInstallSettings
 from gitops_sdk.components.base import ComponentArgs
 from gitops_sdk.services.install_manifest import (
     InstallManifestError,
@@ -33,7 +33,13 @@ from gitops_sdk.services.install_manifest import (
 )
 from gitops_sdk.services.install_tuning import component_of, tune_manifest
 
-__all__ = ["FluxInstall", "FluxInstallArgs", "register_object"]
+__all__ = [
+    "FluxInstall",
+    "FluxInstallArgs",
+    "adopted",
+    "adoption_transformation",
+    "register_object",
+]
 
 
 def _documents(value: Any) -> tuple[Mapping[str, Any], ...] | None:
@@ -164,6 +170,8 @@ class FluxInstall(pulumi.ComponentResource):
             tuned = tune_manifest(docs, args, where=f"{where}: manifest {source!r}")
         else:
             tuned = tune_manifest(docs, args, where=f"{where}: manifest (parsed documents)")
+        if args.adopt:
+            tuned = [adopted(doc) for doc in tuned]
         super().__init__("gitops:flux:FluxInstall", name, None, opts)
         self.args = args
         self.manifests = tuned
@@ -213,6 +221,35 @@ class FluxInstall(pulumi.ComponentResource):
         """`opts` plus `depends_on` the Namespace, CRDs and controllers: pass it to every Flux
         object the stack registers."""
         return pulumi.ResourceOptions.merge(pulumi.ResourceOptions(depends_on=self.ready), opts)
+
+
+def adopted(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """`doc` with `ADOPT_ANNOTATIONS` added (its own annotations otherwise kept)."""
+    meta = dict(doc.get("metadata") or {})
+    meta["annotations"] = {**(meta.get("annotations") or {}), **ADOPT_ANNOTATIONS}
+    return {**doc, "metadata": meta}
+
+
+def adoption_transformation(
+    only: Collection[tuple[str, str]] | None = None,
+) -> pulumi.ResourceTransformation:
+    """A Pulumi transformation adding `ADOPT_ANNOTATIONS` to Kubernetes objects registered with
+    it (in `ResourceOptions.transformations`, it reaches a component's children too): all of
+    them, or those whose (kind, name) is in `only`, e.g. `{("Kustomization", "flux-system")}`
+    for the Kustomization `flux bootstrap` made, declared as a layer."""
+
+    def transform(args: pulumi.ResourceTransformationArgs) -> Any:
+        props = dict(args.props)
+        meta = props.get("metadata")
+        kind = props.get("kind") or args.type_.rpartition(":")[2]
+        if not args.type_.startswith("kubernetes:") or not isinstance(meta, Mapping):
+            return None
+        if only is not None and (kind, meta.get("name")) not in only:
+            return None
+        props["metadata"] = adopted({"metadata": meta})["metadata"]
+        return pulumi.ResourceTransformationResult(props, args.opts)
+
+    return transform
 
 
 def _suffix(doc: Mapping[str, Any]) -> str:

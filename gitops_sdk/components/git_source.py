@@ -18,6 +18,7 @@ import pydantic
 
 from gitops_sdk.api.source import GitRepository
 from gitops_sdk.components.base import ComponentArgs, expect_depends_on
+from gitops_sdk.components.flux_install import adoption_transformation
 from gitops_sdk.components.resource import FluxResource, opaque_secret
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError, expect
 
@@ -36,6 +37,10 @@ class GitSourceArgs(ComponentArgs):
     """Applied to every child, e.g. the Flux install's CRDs."""
     wait: bool | None = None
     """Make `pulumi up` wait for the repository to be Ready."""
+    adopt: bool = False
+    """Take over the GitRepository (and Secret) `flux bootstrap` made: both carry
+    `ADOPT_ANNOTATIONS` (see `FluxInstallSettings.adopt`), so `pulumi up` applies over them,
+    same UIDs, and owns their fields. Default: false."""
 
     @pydantic.model_validator(mode="before")
     @classmethod
@@ -70,7 +75,10 @@ class GitSource(pulumi.ComponentResource):
         repository, credentials = args.repository, args.credentials
         depends_on, wait = args.depends_on, args.wait
         super().__init__("gitops:source:GitSource", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+        adopt = [adoption_transformation()] if args.adopt else None
+        child = pulumi.ResourceOptions(
+            parent=self, depends_on=list(depends_on), transformations=adopt
+        )
         self.secret = None
         deps: list[pulumi.Resource] = []
         if credentials:
@@ -100,7 +108,9 @@ class GitSource(pulumi.ComponentResource):
         self.repository = FluxResource(
             f"{name}-repository",
             repository,
-            pulumi.ResourceOptions(parent=self, depends_on=[*depends_on, *deps]),
+            pulumi.ResourceOptions(
+                parent=self, depends_on=[*depends_on, *deps], transformations=adopt
+            ),
             wait=wait,
         )
         self.register_outputs({"name": repository.name, "url": repository.spec.url})
