@@ -53,6 +53,7 @@ from gitops_sdk.components.notifications import (
     FluxNotifications,
     FluxNotificationsArgs,
 )
+from gitops_sdk.components.ordering import after, placed
 from gitops_sdk.components.receiver import FluxReceiver, FluxReceiverArgs, ReceiverSettings
 from gitops_sdk.components.resource import (
     FluxKey,
@@ -95,6 +96,9 @@ from gitops_sdk.stack import synth
 from gitops_sdk.stack.config import GitopsConfig
 from gitops_sdk.stack.graph import FluxGraph, UncheckedRef
 from gitops_sdk.stack.layers import LayerSet
+from gitops_sdk.stack.presets import Preset, presets
+from gitops_sdk.stack.sources import SourceConfig
+from gitops_sdk.stack.units import UnitConfig
 
 __all__ = [
     "AgeKeySecret",
@@ -173,6 +177,7 @@ __all__ = [
     "NotificationProviderArgs",
     "OCIRepository",
     "Placeholder",
+    "Preset",
     "PromQLError",
     "Provider",
     "Receiver",
@@ -184,21 +189,26 @@ __all__ = [
     "SetterMarkerError",
     "SopsSecret",
     "SopsSecretArgs",
+    "SourceConfig",
     "SpecError",
     "SyncedSecret",
     "SyncedSecretArgs",
     "TagPolicy",
     "ToolError",
     "UncheckedRef",
+    "UnitConfig",
     "UnknownKindError",
     "UnsupportedApiVersionError",
     "ValidationNote",
+    "after",
     "flux_key",
     "from_manifest",
     "helm",
     "image",
     "kustomize",
     "notification",
+    "placed",
+    "presets",
     "register",
     "register_all",
     "source",
