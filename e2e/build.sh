@@ -3,7 +3,8 @@
 # pulumi CLI, Python language host, Kubernetes provider plugin) from Go modules into e2e/bin.
 # See e2e/README.md.
 #
-# Usage: e2e/build.sh [TOOL...]        build the missing/outdated tools (default: all)
+# Usage: e2e/build.sh [TOOL...]        build the missing/outdated tools (default: all, and
+#                                      chart-crds: the CRDs of the e2e stand-in charts)
 #        FORCE=1 e2e/build.sh [TOOL...]  rebuild even if up to date
 #        e2e/build.sh --list             list tool names
 #
@@ -156,6 +157,37 @@ build_tool() {
   esac
 }
 
+# The CRDs the stand-in charts of the e2e chart repository carry (toolchain/charts/crds.list):
+# each project's module is downloaded into the module cache, the listed files copied to
+# bin/crds/<chart>/ with a SOURCE file naming module@version. Skipped when up to date.
+CHART_TC="$TC/charts"
+chart_crds() {
+  local stamp out="$BIN/crds" chart placement module glob dir ver n f
+  stamp="$(cat "$CHART_TC/go.mod" "$CHART_TC/go.sum" "$CHART_TC/crds.list" "${BASH_SOURCE[0]}" | sha256sum | cut -c1-16)"
+  if [ -z "${FORCE:-}" ] && [ "$(cat "$STAMPS/chart-crds" 2>/dev/null)" = "$stamp" ] && [ -d "$out" ]; then
+    log "chart-crds: cached ($(find "$out" -name '*.yaml' | wc -l) files)"; return 0
+  fi
+  rm -rf "$out.new" && mkdir -p "$out.new" || return 1
+  while read -r chart placement module glob _; do
+    case "$chart" in ''|'#'*) continue ;; esac
+    mkdir -p "$out.new/$chart"
+    if [ "$module" = - ]; then
+      echo "none: not on the Go module proxy (e2e/README.md)" >"$out.new/$chart/SOURCE"; continue
+    fi
+    dir="$(mod_dir_of "$CHART_TC" "$module")" || return 1
+    ver="$(mod_version_of "$CHART_TC" "$module")" || return 1
+    n=0
+    for f in "$dir"/$glob; do
+      [ -f "$f" ] || continue
+      install -m 0644 "$f" "$out.new/$chart/$(basename "$f")" && n=$((n + 1))
+    done
+    [ "$n" -gt 0 ] || { log "chart-crds: no $glob in $module@$ver ($dir)"; return 1; }
+    echo "$module@$ver" >"$out.new/$chart/SOURCE"
+    log "chart-crds: $chart: $n CRD files from $module@$ver ($placement)"
+  done <"$CHART_TC/crds.list"
+  rm -rf "$out" && mv "$out.new" "$out" && echo "$stamp" >"$STAMPS/chart-crds"
+}
+
 outputs_of() { # tool -> the files it installs into bin/
   case "$1" in
     pulumi-language-python) echo "pulumi-language-python pulumi-language-python-exec" ;;
@@ -248,12 +280,17 @@ main() {
   local tools=() t a l s
   for a in "$@"; do
     case "$a" in
-      --list) printf '%s\n' "${ALL_TOOLS[@]}"; return 0 ;;
-      -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; return 0 ;;
+      --list) printf '%s\n' "${ALL_TOOLS[@]}" chart-crds; return 0 ;;
+      -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; return 0 ;;
       *) tools+=("$a") ;;
     esac
   done
-  [ ${#tools[@]} -eq 0 ] && tools=("${ALL_TOOLS[@]}")
+  local crds=0
+  [ ${#tools[@]} -eq 0 ] && { tools=("${ALL_TOOLS[@]}"); crds=1; }
+  for a in "${!tools[@]}"; do
+    [ "${tools[$a]}" = chart-crds ] && { crds=1; unset 'tools[a]'; }
+  done
+  tools=("${tools[@]}")
   command -v go >/dev/null || { log "go not found on PATH"; return 1; }
   # one build.sh at a time per checkout: two would write the same binaries
   exec 9>"$BIN/.lock"
@@ -264,6 +301,8 @@ main() {
       || { log "unknown tool: $t (e2e/build.sh --list)"; return 1; }
   done
 
+  if [ "$crds" = 1 ]; then chart_crds || { log "failed: chart-crds"; return 1; }; fi
+  [ ${#tools[@]} -eq 0 ] && return 0
   RES="$(mktemp -d)"; trap 'rm -rf "$RES"' EXIT
   s=$(date +%s)
   local running=0 lane_tools

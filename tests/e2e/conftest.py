@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from gitops_e2e import homelab
+from gitops_e2e.charts import CRD_DIR
 from gitops_e2e.controlplane import ControlPlane, start_control_plane
 from gitops_e2e.flux import FluxControllers, start_flux
 from gitops_e2e.gitserver import Webhook, start_git_server
@@ -52,6 +53,9 @@ TOOLS = [
     "etcd",
     "kube-apiserver",
     *CONTROLLERS,
+    # the shipped stacks' image automation (test_shipped_*_e2e.py)
+    "image-reflector-controller",
+    "image-automation-controller",
     "pulumi",
     "pulumi-language-python",
     "pulumi-resource-kubernetes",
@@ -72,6 +76,8 @@ def _skip_reason(tools: list[str] = TOOLS) -> str | None:
             f"e2e toolchain incomplete: {', '.join(missing)} missing from {BIN} "
             "(build it with e2e/build.sh)"
         )
+    if not (CRD_DIR / "cert-manager" / "SOURCE").is_file():
+        return f"the stand-in charts' CRDs are missing from {CRD_DIR} (e2e/build.sh chart-crds)"
     if not FLUX_MANIFEST.is_file():
         return f"needs the Flux install manifest at {FLUX_MANIFEST}"
     if shutil.which("git") is None:
@@ -83,9 +89,9 @@ def _skip_reason(tools: list[str] = TOOLS) -> str | None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.failed and _work_dir is not None:
-        logs = _work_dir / "logs"
         parts = [f"e2e work dir: {_work_dir}"]
-        for log in sorted(logs.glob("*.log")) if logs.is_dir() else []:
+        # the session's logs/, and those of each shipped stack's own control plane
+        for log in sorted(_work_dir.glob("logs/*.log")) + sorted(_work_dir.glob("*/logs/*.log")):
             parts.append(f"--- {log} (tail)\n{tail(log, 25)}")
         report.sections.append(("e2e logs", "\n".join(parts)))
     return report
