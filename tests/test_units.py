@@ -264,3 +264,24 @@ def test_presets_schedule_on_the_clusters_architectures() -> None:
     values["cluster"]["architectures"] = ["arm64", "amd64"]
     spec = render(values)["infrastructure-metallb"]["spec"]["values"]
     assert "kubernetes.io/arch" not in str(spec)
+
+
+def test_units_in_code_take_source_objects_as_well_as_names() -> None:
+    podinfo = OCIRepository(
+        name="podinfo",
+        namespace=NS,
+        url="oci://ghcr.io/stefanprodan/charts/podinfo",
+        interval="10m",
+    )
+    jetstack = HelmRepository(name="jetstack", namespace=NS, url="https://charts.jetstack.io")
+    layers = LayerSet(repo(), defaults={"interval": "10m"})
+    apps = layers.layer("apps")
+    apps.helm("podinfo", chart_ref=podinfo)
+    apps.helm("certs", source=jetstack, chart="cert-manager", version="v1.21.1")
+    apps.helm("certs-again", source=jetstack, chart="cert-manager", version="v1.21.1")
+    out = {o.name: o.to_manifest() for o in layers.build()}
+    assert layers.sources == {"podinfo": podinfo, "jetstack": jetstack}
+    assert out["apps-podinfo"]["spec"]["chartRef"] == {"kind": "OCIRepository", "name": "podinfo"}
+    other = HelmRepository(name="jetstack", namespace=NS, url="https://example.org/charts")
+    with pytest.raises(ConfigError, match="another HelmRepository of that name"):
+        apps.helm("clash", source=other, chart="x", version="1.0.0")

@@ -93,9 +93,13 @@ class Layer:
     def unit(
         self, name: str, *, depends_on: Sequence[Unit | Layer | str] = (), **settings: Any
     ) -> Unit:
-        """Add a unit `<layer>-<name>`; settings are UnitConfig fields (path, interval, ...)."""
+        """Add a unit `<layer>-<name>`; settings are UnitConfig fields (path, interval, ...).
+        `source` and `chart_ref` take a source's name or the source object itself."""
         where = f"unit {self.name}-{name!s}: depends_on"
         expect_items(depends_on, (Unit, Layer, str), where, "layers, units or their names")
+        for key in ("source", "chart_ref"):
+            if isinstance(settings.get(key), FluxObject):
+                settings[key] = self.owner.add_source(settings[key])
         cfg = _settings(UnitConfig, f"{self.name}-{name}", settings)
         unit = Unit(self, name, cfg, depends_on)
         if name in self.declared:
@@ -108,7 +112,7 @@ class Layer:
         self,
         name: str,
         *,
-        source: str | None = None,
+        source: str | FluxObject | None = None,
         chart: str | None = None,
         version: str | None = None,
         values: Mapping[str, Any] | None = None,
@@ -186,6 +190,15 @@ class LayerSet:
         self.disabled: set[str] = set()
         """Layers and `layer/unit`s the stack config turns off, for clearer errors."""
         self._index: tuple[dict[str, Layer], dict[str, dict[str, Unit]]] = ({}, {})
+
+    def add_source(self, source: FluxObject) -> str:
+        """Make `source` one of the named sources units read; returns its name."""
+        known = self.sources.setdefault(source.name, source)
+        if known is not source and known.to_manifest() != source.to_manifest():
+            raise ConfigError(
+                f"source {source.name!r}: another {known.kind} of that name is already a source"
+            )
+        return source.name
 
     def layer(
         self, name: str, *, depends_on: Sequence[Layer | Unit | str] = (), **settings: Any
