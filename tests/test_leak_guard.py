@@ -457,3 +457,27 @@ def test_a_sops_config_that_cannot_be_read_is_one_line(
     (tmp_path / ".sops.yaml").write_text("creation_rules: [" * 3000)
     assert check(str(tmp_path)) == 2
     assert capsys.readouterr().err.startswith("gitops: .sops.yaml: not valid YAML")
+
+
+def test_what_git_ignores_is_skipped_unless_asked_for(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("build/\n*.local.yaml\n")
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "tool").write_text(f"junk\n{IDENTITY}\n")
+    (tmp_path / "db.local.yaml").write_text(secret())
+    (tmp_path / "app.yaml").write_text(secret("app"))
+    findings = check_tree(tmp_path)
+    assert {f.path.name for f in findings if f.kind == "leak"} == {"app.yaml"}
+    (note,) = [f for f in findings if f.kind == "note"]
+    assert "2 path(s) Git ignores not checked" in str(note)
+    everything = check_tree(tmp_path, include_ignored=True)
+    leaks = {f.path.name for f in everything if f.kind == "leak"}
+    assert leaks == {"app.yaml", "db.local.yaml", "tool"}
+    shown(everything)
+
+
+def test_outside_a_git_work_tree_everything_is_checked(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("*.yaml\n")  # no repository: means nothing
+    (tmp_path / "app.yaml").write_text(secret("app"))
+    findings = check_tree(tmp_path)
+    assert [f.path.name for f in findings if f.kind == "leak"] == ["app.yaml"]

@@ -133,7 +133,12 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     root = args.path or _project_dir(args)
-    findings = check_tree(root, config=args.config, exclude=args.exclude or ())
+    findings = check_tree(
+        root,
+        config=args.config,
+        exclude=args.exclude or (),
+        include_ignored=args.include_ignored,
+    )
     leaks = [f for f in findings if f.kind == "leak"]
     unchecked = [f for f in findings if f.kind == "unchecked"]
     for finding in leaks + unchecked:
@@ -215,6 +220,12 @@ def add_commands(subparsers: Any) -> argparse.ArgumentParser:
         action="append",
         metavar="GLOB",
         help="skip paths matching GLOB, relative to PATH (`charts/*`, `*.png`; repeatable)",
+    )
+    c.add_argument(
+        "--include-ignored",
+        action="store_true",
+        help="also check what Git ignores (build outputs, caches): skipped by default, since "
+        "they are never committed",
     )
     c.add_argument(
         "--allow-unchecked",

@@ -24,7 +24,9 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import shutil
 import stat
+import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -420,8 +422,39 @@ def _check_file(path: Path, rule: str | None, structured: bool) -> list[Finding]
     return out
 
 
+def git_ignored(root: Path) -> list[str]:
+    """Globs for what Git ignores below `root` (build outputs, caches), relative to it; none
+    outside a Git work tree or without git. Such files never reach the repository."""
+    folder = root if root.is_dir() else root.parent
+    git = shutil.which("git")
+    if git is None:
+        return []
+    try:
+        proc = subprocess.run(
+            [git, "ls-files", "--others", "--ignored", "--exclude-standard", "--directory", "-z"],
+            cwd=folder,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if proc.returncode:
+        return []
+    out = []
+    for raw in proc.stdout.split(b"\0"):
+        name = raw.decode("utf-8", "surrogateescape")
+        if name:
+            out += [name.rstrip("/"), f"{name.rstrip('/')}/*"] if name.endswith("/") else [name]
+    return out
+
+
 def check_tree(
-    root: Path, *, config: Path | None = None, exclude: Iterable[str] = ()
+    root: Path,
+    *,
+    config: Path | None = None,
+    exclude: Iterable[str] = (),
+    include_ignored: bool = False,
 ) -> list[Finding]:
     """Every file under `root` that holds plaintext secrets or could not be checked.
 
@@ -429,7 +462,8 @@ def check_tree(
     `secretGenerator` literals) that are not encrypted anywhere; any file a `.sops.yaml`
     `path_regex` matches that is not encrypted or still has plaintext values; secret config in
     stack files. `config` defaults to the nearest `.sops.yaml`; `exclude` takes globs matched
-    against paths relative to `root` (`charts/*`, `*.png`).
+    against paths relative to `root` (`charts/*`, `*.png`); what Git ignores is skipped unless
+    `include_ignored` (a note says how much).
     """
     root = Path(root)
     if not os.path.lexists(root):
@@ -443,7 +477,17 @@ def check_tree(
     patterns = _rule_patterns(config)
     base = config.parent.resolve() if config else root.resolve()
     findings: list[Finding] = []
-    for path in _walk(root, tuple(exclude), findings):
+    ignored = [] if include_ignored else git_ignored(root)
+    if ignored:
+        findings.append(
+            Finding(
+                root,
+                f"{len([g for g in ignored if not g.endswith('/*')])} path(s) Git ignores not "
+                "checked (--include-ignored checks them)",
+                kind="note",
+            )
+        )
+    for path in _walk(root, (*exclude, *ignored), findings):
         rel = Path(os.path.relpath(path.resolve(), base)).as_posix()
         structured = path.name != SOPS_CONFIG and path.suffix.lower() in (".yaml", ".yml", ".json")
         rule = None
