@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from gitops_sdk.stack.presets import deep_merge, preset_names, presets
+from gitops_sdk.core.mappings import deep_merge
+from gitops_sdk.stack.presets import preset_names, presets
 
 SEED = [
     "blocky",

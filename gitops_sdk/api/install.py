@@ -38,6 +38,7 @@ from gitops_sdk.core.fields import (
     check_labels,
     check_url,
 )
+from gitops_sdk.core.mappings import deep_merge
 
 __all__ = [
     "ADOPT_ANNOTATIONS",
@@ -299,16 +300,6 @@ class Scheduling(FluxModel):
         return value
 
 
-def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def _set_fields(model: pydantic.BaseModel) -> dict[str, Any]:
     dumped: dict[str, Any] = model.model_dump(exclude_unset=True, by_alias=False)
     return dumped
@@ -430,7 +421,7 @@ class FluxInstallSettings(FluxModel):
             k: _set_fields(v) if isinstance(v, pydantic.BaseModel) else v
             for k, v in overrides.items()
         }
-        return cls(**_deep_merge(base, plain))
+        return cls(**deep_merge(base, plain))
 
     @property
     def manifest_source(self) -> str:
@@ -446,7 +437,7 @@ class FluxInstallSettings(FluxModel):
         flags = dict(
             a.split("=", 1) for a in [*base.pop("extra_args", []), *over.pop("extra_args", [])]
         )
-        merged = _deep_merge(base, over)
+        merged = deep_merge(base, over)
         merged["extra_args"] = [f"{k}={v}" for k, v in flags.items()]
         return ControllerTuning.model_validate(merged)
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from gitops_sdk.api.helm import HelmRelease
 from gitops_sdk.core.errors import ConfigError
+from gitops_sdk.core.mappings import deep_merge
 from gitops_sdk.core.model import FluxObject
-from gitops_sdk.stack.presets import deep_merge
 from gitops_sdk.stack.units import UnitConfig
 
 __all__ = [

@@ -6,9 +6,8 @@ stack file overrides any of it."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 
@@ -18,7 +17,7 @@ from gitops_sdk.core.base import FluxModel
 from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.core.fields import Duration, JsonObject, Name, Namespace, SemverRange
 
-__all__ = ["ApiGroup", "Preset", "PresetSource", "deep_merge", "preset_names", "presets"]
+__all__ = ["ApiGroup", "Preset", "PresetSource", "preset_names", "presets"]
 
 ApiGroup = str
 """An API group such as `cert-manager.io` (the part of `apiVersion` before the slash)."""
@@ -72,17 +71,3 @@ def presets() -> dict[str, Preset]:
 
 def preset_names() -> list[str]:
     return sorted(presets())
-
-
-def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    """`over` merged into `base`: mappings merge key by key, anything else replaces, and a
-    null removes the key (as Helm treats a null in values)."""
-    out = dict(base)
-    for key, value in over.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
