@@ -8,6 +8,7 @@ to a Secret the SDK makes beside the release, which reads it through `valuesFrom
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -109,7 +110,7 @@ def resolve_inputs(
     secret: ValuesSecret | None = None
     values = spec.get("values")
     if kind == "HelmRelease" and isinstance(values, dict) and has_inputs(values):
-        spec = {**spec, "values": _copy(values)}
+        spec = {**spec, "values": copy.deepcopy(values)}
         secret_name = f"{name}-values"
         data: dict[str, pulumi.Input[str]] = {}
         refs = list(spec.get("valuesFrom", []))
@@ -145,11 +146,3 @@ def resolve_inputs(
             del spec["values"]
         secret = ValuesSecret(secret_name, data)
     return _replace(spec, "spec", where), secret
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
