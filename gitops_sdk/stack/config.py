@@ -346,12 +346,10 @@ def _source_problem(
     """(field, value, problem) when a unit names a source that is missing or of the wrong type."""
     known = ", ".join(sorted(sources)) or "none declared"
     wanted: list[tuple[str, str, tuple[str, ...]]] = []
-    types: tuple[str, ...]
     if unit.chart_ref:
         wanted.append(("chartRef", unit.chart_ref, ("oci",)))
     if unit.source:
-        types = ("helm",) if unit.is_helm else ("git", "oci")
-        wanted.append(("source", unit.source, types))
+        wanted.append(("source", unit.source, ("helm",) if unit.is_helm else ("git", "oci")))
     elif unit.preset and not unit.chart_ref:
         preset = unit.preset_data
         assert preset is not None
