@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.monitoring_base import config_map, metadata
 from gitops_sdk.core.fields import Name, Namespace
 from gitops_sdk.services.flux_metrics import FLUX_KINDS, FluxKinds, flux_catalog
@@ -63,7 +63,7 @@ class FluxDashboardArgs(ComponentArgs):
 class FluxDashboard(pulumi.ComponentResource):
     """The Flux Grafana dashboard as a ConfigMap."""
 
-    config_map: k8s.core.v1.ConfigMap
+    config_map: KubeObject
 
     def __init__(
         self,

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from gitops_sdk.api.eso_stores import (
     ClusterSecretStore,
@@ -17,6 +16,7 @@ from gitops_sdk.api.eso_stores import (
 )
 from gitops_sdk.api.external_secrets import ExternalSecret
 from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import FluxResource, opaque_secret
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
 
@@ -51,7 +51,7 @@ class SecretBackend(pulumi.ComponentResource):
     """
 
     store: FluxResource[Any]
-    credentials: k8s.core.v1.Secret | None
+    credentials: KubeObject | None
 
     def __init__(
         self, name: str, args: SecretBackendArgs, opts: pulumi.ResourceOptions | None = None

@@ -13,19 +13,16 @@ register(repo, flux.depends_on())  # every Flux object waits for the CRDs and th
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Collection, Mapping, Sequence
-from functools import cache
 from typing import Annotated, Any, Self
 
 import pulumi
 from pydantic import Field, PlainValidator
-from pydantic.alias_generators import to_snake
 
 from gitops_sdk.api.install import ADOPT_ANNOTATIONS, FluxInstallSettings
 from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.services.install_manifest import (
-    InstallManifestError,
     is_url,
     parse_manifest,
     read_manifest,
@@ -80,39 +77,12 @@ class FluxInstallArgs(FluxInstallSettings, ComponentArgs):
 # --- the component -------------------------------------------------------------------------------
 
 
-@cache
-def _resource_class(api_version: str) -> Any:
-    """The pulumi-kubernetes module of an apiVersion (`apps/v1` -> `pulumi_kubernetes.apps.v1`)."""
-    group, _, version = api_version.rpartition("/")
-    package = "core" if not group else group.split(".")[0]
-    try:
-        return importlib.import_module(f"pulumi_kubernetes.{package}.{version}")
-    except ImportError:
-        return None
-
-
 def register_object(
     resource_name: str, doc: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None
-) -> pulumi.CustomResource:
-    """Register one Kubernetes object with its typed pulumi-kubernetes class (type token
-    `kubernetes:<group/version>:<Kind>`, so the provider's await logic applies), or as a
-    `CustomResource` when pulumi-kubernetes has no class for it."""
-    from pulumi_kubernetes.apiextensions import CustomResource
-
-    api_version, kind = doc["apiVersion"], doc["kind"]
-    body = {to_snake(k): v for k, v in doc.items() if k not in ("apiVersion", "kind")}
-    module = _resource_class(api_version)
-    cls = getattr(module, kind, None) if module is not None else None
-    if isinstance(cls, type) and issubclass(cls, pulumi.CustomResource):
-        resource: pulumi.CustomResource = cls(resource_name, opts=opts, **body)
-        return resource
-    if not set(body) <= {"metadata", "spec"}:
-        raise InstallManifestError(
-            f"{kind} {doc['metadata'].get('name')!r} ({api_version}): pulumi-kubernetes has no "
-            f"class for it and it has top-level fields {sorted(set(body) - {'metadata', 'spec'})} "
-            "(expected only metadata and spec)"
-        )
-    return CustomResource(resource_name, api_version=api_version, kind=kind, opts=opts, **body)
+) -> KubeObject:
+    """Register one Kubernetes object of the install manifest under its kind's type token
+    (`kubernetes:<group/version>:<Kind>`, so the provider's await logic applies)."""
+    return KubeObject(resource_name, doc, opts)
 
 
 class FluxInstall(pulumi.ComponentResource):
@@ -140,12 +110,12 @@ class FluxInstall(pulumi.ComponentResource):
     """The tuned objects, in registration order."""
     namespace: pulumi.Output[str]
     """Name of the Flux namespace, resolved once the Namespace exists."""
-    namespace_resource: pulumi.CustomResource
-    crds: list[pulumi.CustomResource]
+    namespace_resource: KubeObject
+    crds: list[KubeObject]
     """The CRDs: every Flux object must be registered after them (see `depends_on`)."""
-    deployments: dict[str, pulumi.CustomResource]
+    deployments: dict[str, KubeObject]
     """The controller Deployments, by controller name."""
-    resources: dict[str, pulumi.CustomResource]
+    resources: dict[str, KubeObject]
     """Every registered object, keyed `Kind/name`."""
     ready: list[pulumi.Resource]
     """What a Flux object should depend on: the Namespace, the CRDs and the Deployments."""
@@ -204,7 +174,7 @@ class FluxInstall(pulumi.ComponentResource):
             if doc["kind"] == "Service":
                 child(_suffix(doc), doc, base)
 
-        self.namespace = self.namespace_resource.metadata.apply(_meta_name)  # type: ignore[attr-defined]
+        self.namespace = self.namespace_resource.metadata.apply(_meta_name)
         self.ready = [self.namespace_resource, *self.crds, *self.deployments.values()]
         self.register_outputs(
             {
@@ -256,6 +226,5 @@ def _suffix(doc: Mapping[str, Any]) -> str:
     return f"{str(doc['kind']).lower()}-{doc['metadata']['name']}"
 
 
-def _meta_name(meta: Any) -> str:
-    name = meta.get("name") if isinstance(meta, Mapping) else getattr(meta, "name", None)
-    return str(name)
+def _meta_name(meta: Mapping[str, Any]) -> str:
+    return str(meta["name"])

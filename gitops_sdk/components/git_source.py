@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pydantic
 
 from gitops_sdk.api.source import GitRepository
 from gitops_sdk.components.base import ComponentArgs, expect_depends_on
 from gitops_sdk.components.flux_install import adoption_transformation
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import FluxResource, opaque_secret
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError, expect
 
@@ -66,7 +66,7 @@ class GitSource(pulumi.ComponentResource):
     """
 
     repository: FluxResource[GitRepository]
-    secret: k8s.core.v1.Secret | None
+    secret: KubeObject | None
 
     def __init__(
         self, name: str, args: GitSourceArgs, opts: pulumi.ResourceOptions | None = None

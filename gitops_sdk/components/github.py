@@ -11,7 +11,6 @@ import os
 from typing import Any, NoReturn
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic import Field
 
 from gitops_sdk.api.notification import Receiver
@@ -22,6 +21,7 @@ from gitops_sdk.components.github_settings import (
     GithubReceiverSettings,
     GithubTarget,
 )
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.receiver import (
     FluxReceiver,
     FluxReceiverArgs,
@@ -213,7 +213,7 @@ class GithubDeployKey(pulumi.ComponentResource):
     """
 
     deploy_key: DeployKey
-    secret: k8s.core.v1.Secret
+    secret: KubeObject
     credentials: dict[str, pulumi.Output[str]]
     deploy_key_read_only: bool
     """Whether the key is read-only; image update automation checks it before pushing."""
@@ -267,11 +267,15 @@ class GithubDeployKey(pulumi.ComponentResource):
             "identity.pub": pulumi.Output.secret(self.deploy_key.public_key),
             "known_hosts": pulumi.Output.secret(known_hosts),
         }
-        self.secret = k8s.core.v1.Secret(
+        self.secret = KubeObject(
             f"{name}-auth",
-            metadata={"name": ref.name, "namespace": repo.namespace},
-            string_data=self.credentials,
-            opts=pulumi.ResourceOptions(parent=self),
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": ref.name, "namespace": repo.namespace},
+                "stringData": self.credentials,
+            },
+            pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs(
             {
@@ -296,7 +300,7 @@ class GithubReceiver(pulumi.ComponentResource):
     """
 
     token: pulumi.Output[str]
-    secret: k8s.core.v1.Secret
+    secret: KubeObject
     receiver: FluxResource[Receiver]
     flux_receiver: FluxReceiver
     webhook: RepositoryWebhook

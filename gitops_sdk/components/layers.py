@@ -18,6 +18,7 @@ import pydantic
 from gitops_sdk.api.helm import HelmRelease
 from gitops_sdk.api.kustomize import Kustomization
 from gitops_sdk.components.base import ComponentArgs, expect_depends_on
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import FluxKey, FluxResource, flux_key
 from gitops_sdk.core.errors import ArgumentError, expect, expect_items
 
@@ -88,7 +89,7 @@ class Layers(pulumi.ComponentResource):
     kustomizations: dict[str, FluxResource[Any]]
     releases: dict[str, FluxResource[Any]]
     units: dict[str, FluxResource[Any]]
-    namespaces: dict[str, k8s.core.v1.Namespace]
+    namespaces: dict[str, KubeObject]
     providers: dict[str, list[pulumi.Resource]]
 
     def __init__(
@@ -148,13 +149,13 @@ class Layers(pulumi.ComponentResource):
     def _namespace(self, name: str, ns: str | None, args: LayersArgs) -> None:
         if ns is None or ns in self.namespaces or ns in UNMANAGED_NAMESPACES:
             return
-        meta: k8s.meta.v1.ObjectMetaArgsDict = {"name": ns}
+        meta: dict[str, Any] = {"name": ns}
         if args.namespace_labels:
             meta["labels"] = dict(args.namespace_labels)
-        self.namespaces[ns] = k8s.core.v1.Namespace(
+        self.namespaces[ns] = KubeObject(
             f"{name}-namespace-{ns}",
-            metadata=meta,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": meta},
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
 
     def _manifests(self, name: str, unit_name: str, docs: list[dict[str, Any]]) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from gitops_sdk.components.kube_object import KubeObject
+
 __all__ = ["MONITORING_API_VERSION", "config_map", "custom_resource", "metadata"]
 
 MONITORING_API_VERSION = "monitoring.coreos.com/v1"
@@ -36,10 +38,6 @@ def custom_resource(
     )
 
 
-def config_map(
-    name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOptions
-) -> k8s.core.v1.ConfigMap:
+def config_map(name: str, manifest: Mapping[str, Any], opts: pulumi.ResourceOptions) -> KubeObject:
     """Register a rendered ConfigMap manifest."""
-    return k8s.core.v1.ConfigMap(
-        name, metadata=manifest["metadata"], data=manifest["data"], opts=opts
-    )
+    return KubeObject(name, manifest, opts)

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any, TypedDict, Unpack
 
 import pulumi
-import pulumi_kubernetes as k8s
 import yaml
 
 from gitops_sdk.api.notification import (
@@ -15,6 +14,7 @@ from gitops_sdk.api.notification import (
     ProviderType,
 )
 from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import FluxResource, opaque_secret
 from gitops_sdk.core.errors import MISSING, FieldIssue, SpecError
 from gitops_sdk.services.provider_needs import provider_issues
@@ -53,7 +53,7 @@ class NotificationProvider(pulumi.ComponentResource):
     """
 
     provider: FluxResource[Provider]
-    secret: k8s.core.v1.Secret | None
+    secret: KubeObject | None
 
     def __init__(
         self, name: str, args: NotificationProviderArgs, opts: pulumi.ResourceOptions | None = None

@@ -12,13 +12,13 @@ import re
 from typing import Annotated, Any, Literal, Protocol, TypeAlias
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic import AfterValidator, Field, model_validator
 
 from gitops_sdk.api.notification import Receiver
 from gitops_sdk.api.source import GitRepository
 from gitops_sdk.components.base import ComponentArgs, expect_depends_on
 from gitops_sdk.components.github_providers import WebhookToken
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import FluxResource
 from gitops_sdk.core.base import FluxModel, Invalid
 from gitops_sdk.core.errors import MISSING, CrossReferenceError
@@ -175,7 +175,7 @@ class FluxReceiver(pulumi.ComponentResource):
     """
 
     token: pulumi.Output[str]
-    secret: k8s.core.v1.Secret
+    secret: KubeObject
     receiver: FluxResource[Receiver]
     webhook_path: pulumi.Output[str | None]
     webhook_url: pulumi.Output[str | None] | None
@@ -223,11 +223,15 @@ class FluxReceiver(pulumi.ComponentResource):
         # The token is None only under the mock runtime (offline synth runs no provider); the
         # key is listed there all the same.
         data: pulumi.Output[Any] = self.token.apply(lambda t: {"token": t if t is not None else ""})
-        self.secret = k8s.core.v1.Secret(
+        self.secret = KubeObject(
             f"{name}-secret",
-            metadata={"name": args.secret_name, "namespace": namespace},
-            string_data=pulumi.Output.secret(data),
-            opts=child,
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": {"name": args.secret_name, "namespace": namespace},
+                "stringData": data,
+            },
+            child,
         )
         self.receiver = FluxResource(
             f"{name}-receiver",

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from gitops_sdk.components.inputs import has_inputs, resolve_inputs
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.core.errors import ArgumentError, GitopsError, expect, expect_items
 from gitops_sdk.core.model import FluxObject
 from gitops_sdk.core.order import dependency_order
@@ -82,16 +83,18 @@ def opaque_secret(
     opts: pulumi.ResourceOptions,
     *,
     secret_type: str | None = "Opaque",
-) -> k8s.core.v1.Secret:
+) -> KubeObject:
     """A Secret `namespace/name` holding `values` (credentials), each wrapped as a Pulumi secret
     so it is encrypted in the state and never printed in plain text."""
-    return k8s.core.v1.Secret(
-        resource_name,
-        metadata={"name": name, "namespace": namespace},
-        type=secret_type,
-        string_data={k: pulumi.Output.secret(v) for k, v in values.items()},
-        opts=opts,
-    )
+    manifest: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "stringData": {k: pulumi.Output.secret(v) for k, v in values.items()},
+    }
+    if secret_type is not None:
+        manifest["type"] = secret_type
+    return KubeObject(resource_name, manifest, opts)
 
 
 class FluxResource(CustomResource, Generic[M]):

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 import yaml
 
 from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.monitoring_base import (
     MONITORING_API_VERSION,
     config_map,
@@ -213,7 +214,7 @@ class FluxStateMetrics(pulumi.ComponentResource):
     """The ConfigMap of kube-prometheus-stack values that makes kube-state-metrics export
     `gotk_resource_info` for Flux objects."""
 
-    config_map: k8s.core.v1.ConfigMap
+    config_map: KubeObject
     values_from: dict[str, str]
     """The entry to add to the kube-prometheus-stack HelmRelease's `spec.valuesFrom`."""
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 
 import pulumi
-import pulumi_kubernetes as k8s
 import pydantic
 from pulumi.runtime.sync_await import _sync_await
 
 from gitops_sdk.components.base import ComponentArgs
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import opaque_secret
 from gitops_sdk.core.errors import (
     ConfigError,
@@ -214,7 +214,7 @@ class SopsSecret(pulumi.ComponentResource):
         SopsSecret("cloudflare", SopsSecretArgs(file="clusters/staging/cloudflare.sops.yaml"))
     """
 
-    secret: k8s.core.v1.Secret
+    secret: KubeObject
     secret_name: str
     namespace: str | None
     keys: list[str]
@@ -234,20 +234,26 @@ class SopsSecret(pulumi.ComponentResource):
         self.secret_name = plan.name
         self.namespace = plan.namespace
         self.keys = [*plan.data_keys, *plan.string_keys]
-        metadata = k8s.meta.v1.ObjectMetaArgs(
-            name=plan.name,
-            namespace=plan.namespace,
-            labels=plan.labels or None,
-            annotations=plan.annotations or None,
-        )
-        self.secret = k8s.core.v1.Secret(
+        metadata: dict[str, Any] = {"name": plan.name, "namespace": plan.namespace}
+        if plan.labels:
+            metadata["labels"] = plan.labels
+        if plan.annotations:
+            metadata["annotations"] = plan.annotations
+        fields = {
+            "type": plan.type,
+            "immutable": plan.immutable,
+            "data": data,
+            "stringData": strings,
+        }
+        self.secret = KubeObject(
             f"{name}-secret",
-            metadata=metadata,
-            type=plan.type,
-            immutable=plan.immutable,
-            data=data,
-            string_data=strings,
-            opts=pulumi.ResourceOptions(parent=self),
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "metadata": metadata,
+                **{k: v for k, v in fields.items() if v is not None},
+            },
+            pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"name": plan.name, "namespace": plan.namespace, "keys": self.keys})
 
@@ -288,7 +294,7 @@ class AgeKeySecret(pulumi.ComponentResource):
     Use it as `Kustomization(decryption={"provider": "sops", "secret_ref": age_secret})`.
     """
 
-    secret: k8s.core.v1.Secret
+    secret: KubeObject
     secret_name: str
     namespace: str
 

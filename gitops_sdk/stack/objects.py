@@ -18,12 +18,13 @@ file.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import AfterValidator
 
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import FluxKey, flux_key, register
 from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.core.fields import FreeObject
@@ -117,7 +118,7 @@ def register_objects(
             )
         elif doc["kind"] == "ConfigMap" and doc["apiVersion"] == "v1":
             data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
-            k8s.core.v1.ConfigMap(name, metadata=cast(Any, meta), data=data, opts=here)
+            KubeObject(name, {**doc, "metadata": meta, "data": data}, here)
         else:
             res = k8s.apiextensions.CustomResource(
                 name,
