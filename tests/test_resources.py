@@ -1,16 +1,21 @@
-"""FluxResource registers exactly what pulumi-kubernetes' CustomResource would."""
+"""FluxResource registers exactly what pulumi-kubernetes' CustomResource would, and KubeObject
+exactly what its typed class of the kind would."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
 import pulumi
 import pytest
+from google.protobuf.json_format import MessageToDict
 from pulumi.runtime.mocks import MockMonitor
 from pulumi_kubernetes.apiextensions import CustomResource
+from pydantic.alias_generators import to_snake
 
 from gitops_sdk import GitopsError, GitRepository, Kustomization, register, register_all
+from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import flux_key
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
@@ -137,3 +142,79 @@ def test_register_all_puts_referenced_objects_first(
         "gitrepository-flux-system-fleet",
         "kustomization-flux-system-infra",
     ]
+
+
+SIG = pulumi.runtime.rpc._special_sig_key
+SECRET: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "Secret",
+    "metadata": {"name": "s", "namespace": "n"},
+    "type": "Opaque",
+    "stringData": {"token": "hunter2"},
+    "data": {"blob": "aHVudGVyMg=="},
+}
+KINDS: list[dict[str, Any]] = [
+    SECRET,
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps", "labels": {"a": "b"}}},
+    {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}},
+    {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa", "namespace": "n"}},
+    {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "n"},
+        "spec": {"ports": [{"port": 80, "targetPort": "http"}], "selector": {"app": "web"}},
+    },
+    {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "n"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "args": ["-x"]}]},
+            },
+        },
+    },
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "r"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+    },
+    {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "deny", "namespace": "n"},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+    },
+]
+
+
+@pytest.mark.parametrize("doc", KINDS, ids=lambda d: str(d["kind"]))
+def test_kube_object_matches_the_typed_class_on_the_wire(
+    mocks: RecordingMocks, requests: list[Any], doc: dict[str, Any]
+) -> None:
+    group, _, version = doc["apiVersion"].rpartition("/")
+    module = importlib.import_module(f"pulumi_kubernetes.{group.split('.')[0] or 'core'}.{version}")
+    typed = getattr(module, doc["kind"])
+    body = {to_snake(k): v for k, v in doc.items() if k not in ("apiVersion", "kind")}
+    opts = pulumi.ResourceOptions(protect=True)
+    synth.run(lambda: (KubeObject("generic", doc, opts), typed("typed", opts=opts, **body)))
+    ours, theirs = (wire(r) for r in requests if r.name in ("generic", "typed"))
+    assert ours.pop("name") == "generic" and theirs.pop("name") == "typed"
+    assert ours == theirs
+    assert ours["type"] == f"kubernetes:{group or 'core'}/{version}:{doc['kind']}"
+    assert ours["version"] and ours["protect"] is True
+
+
+def test_kube_object_keeps_secret_fields_secret(mocks: RecordingMocks, requests: list[Any]) -> None:
+    synth.run(lambda: KubeObject("generic", SECRET))
+    (request,) = [r for r in requests if r.name == "generic"]
+    assert request.type == "kubernetes:core/v1:Secret"
+    assert sorted(request.additionalSecretOutputs) == ["data", "stringData"]
+    sent = MessageToDict(request.object)
+    for key in ("data", "stringData"):
+        assert sent[key][SIG] == pulumi.runtime.rpc._special_secret_sig, key
+    assert "hunter2" not in str(sent["metadata"])

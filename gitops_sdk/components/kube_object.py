@@ -14,8 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import pulumi
+from pulumi_kubernetes import _utilities
 
-__all__ = ["KubeObject", "type_token"]
+__all__ = ["PROVIDER_VERSION", "KubeObject", "type_token"]
+
+PROVIDER_VERSION: str = _utilities.get_version()  # type: ignore[no-untyped-call]
+"""The plugin version pulumi-kubernetes pins on every resource it registers."""
 
 # Kept secret in inputs, state and outputs whatever the program passes, as the typed class does.
 _SECRET_FIELDS = {("v1", "Secret"): ["data", "stringData"]}
@@ -47,6 +51,8 @@ class KubeObject(pulumi.CustomResource):
         for key in secret:
             if props.get(key) is not None:
                 props[key] = pulumi.Output.secret(props[key])
+        # The typed classes' defaults come first, the caller's options over them.
+        opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(version=PROVIDER_VERSION), opts)
         if secret:
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret)

@@ -11,11 +11,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi_kubernetes.apiextensions import CustomResource
 
 from gitops_sdk.components.inputs import has_inputs, resolve_inputs
-from gitops_sdk.components.kube_object import KubeObject
+from gitops_sdk.components.kube_object import PROVIDER_VERSION, KubeObject
 from gitops_sdk.core.errors import ArgumentError, GitopsError, expect, expect_items
 from gitops_sdk.core.model import FluxObject
 from gitops_sdk.core.order import dependency_order
@@ -34,9 +33,6 @@ __all__ = [
     "resource_name",
 ]
 
-
-# The plugin version pulumi-kubernetes pins on every resource it registers.
-_PROVIDER_VERSION: str = k8s._utilities.get_version()  # type: ignore[no-untyped-call]
 
 M = TypeVar("M", bound=FluxObject)
 
@@ -146,12 +142,12 @@ class FluxResource(CustomResource, Generic[M]):
         # pulumi-kubernetes' CustomResource.__init__ only merges the provider version into the
         # options; doing that here and calling its `_internal_init` saves a merge and a stack
         # frame per object (Pulumi records the source position of every frame on the stack).
-        options = pulumi.ResourceOptions(version=_PROVIDER_VERSION, depends_on=deps or None)
+        options = pulumi.ResourceOptions(version=PROVIDER_VERSION, depends_on=deps or None)
         if opts is not None:
             # The caller's options win, except that depends_on lists are concatenated and the
             # provider version stays pulumi-kubernetes' own (as CustomResource does).
             options = pulumi.ResourceOptions.merge(options, opts)
-            options.version = _PROVIDER_VERSION
+            options.version = PROVIDER_VERSION
         self._internal_init(
             resource_name,
             api_version=manifest["apiVersion"],
