@@ -11,13 +11,13 @@ from typing import TextIO
 
 import pulumi
 
+from gitops_sdk.api.kinds import flux_kinds, from_manifest
 from gitops_sdk.cli import day2 as day2_cli
 from gitops_sdk.cli import github as github_cli
 from gitops_sdk.cli import images as automation_cli
 from gitops_sdk.cli import importer as importer_cli
 from gitops_sdk.cli import secrets as secrets_cli
 from gitops_sdk.core.errors import ConfigError, GitopsError
-from gitops_sdk.core.model import flux_kinds, from_manifest
 from gitops_sdk.services.crds import CrdSet, TreeReport, check_tree, load_crds
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.graph import FluxGraph

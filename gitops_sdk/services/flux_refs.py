@@ -9,8 +9,8 @@ import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from gitops_sdk.api.kinds import from_manifest
 from gitops_sdk.core.errors import ConfigError
-from gitops_sdk.core.model import from_manifest
 from gitops_sdk.core.refs import refs_with_paths
 from gitops_sdk.core.substitution import has_placeholder
 from gitops_sdk.services.flux_walk import Key, Walk

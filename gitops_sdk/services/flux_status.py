@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+from gitops_sdk.api.kinds import flux_kinds
 from gitops_sdk.core.errors import GitopsError
-from gitops_sdk.core.model import flux_kinds
 
 __all__ = [
     "FLUX_GROUP_SUFFIX",

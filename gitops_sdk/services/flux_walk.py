@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gitops_sdk.api.kinds import flux_kinds, from_manifest
 from gitops_sdk.core.errors import ConfigError, GitopsError, UnsupportedApiVersionError
-from gitops_sdk.core.model import flux_kinds, from_manifest
 from gitops_sdk.core.substitution import holds_placeholder
 from gitops_sdk.services.flux_patch import CannotSubstitute, substitute
 from gitops_sdk.services.flux_repo import FolderBuilder, Item, object_id

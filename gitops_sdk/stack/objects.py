@@ -24,11 +24,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import AfterValidator
 
+from gitops_sdk.api.kinds import from_manifest
 from gitops_sdk.components.kube_object import KubeObject
 from gitops_sdk.components.resource import FluxKey, flux_key, register
 from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.core.fields import FreeObject
-from gitops_sdk.core.model import FluxObject, from_manifest
+from gitops_sdk.core.model import FluxObject
 
 __all__ = ["RawObject", "flux_objects", "object_key", "register_objects"]
 
