@@ -544,3 +544,13 @@ def test_each_part_is_a_component_of_name_args_opts(mocks: RecordingMocks) -> No
     assert len(mocks.by_kind("PodMonitor")) == 2
     assert [m["metadata"]["name"] for m in mocks.by_kind("PrometheusRule")] == ["flux-alerts"]
     assert len(mocks.by_kind("ConfigMap")) == 2
+
+
+@pytest.mark.parametrize("kinds", [None, ["Kustomization", "HelmRelease"]])
+def test_state_metrics_values_text_is_what_the_python_dumper_writes(kinds: Any) -> None:
+    # libyaml writes the ConfigMap when PyYAML has it; the text must not depend on that, or a
+    # machine without it would show a change on every preview.
+    args = FluxStateMetricsArgs() if kinds is None else FluxStateMetricsArgs(kinds=kinds)
+    text = args.to_manifest()["data"][args.values_key]
+    assert text == yaml.safe_dump(args.helm_values(), sort_keys=False)
+    assert yaml.safe_load(text) == args.helm_values()

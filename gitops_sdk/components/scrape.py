@@ -35,6 +35,9 @@ from gitops_sdk.services.flux_metrics import (
 )
 from gitops_sdk.services.promql_syntax import PromDuration
 
+DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's dumper when PyYAML has it: the values are ~1,600 YAML nodes, dumped on every run."""
+
 __all__ = ["FluxPodMonitor", "FluxPodMonitorArgs", "FluxStateMetrics", "FluxStateMetricsArgs"]
 
 
@@ -206,7 +209,9 @@ class FluxStateMetricsArgs(ComponentArgs):
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": metadata(self.name, self.namespace, labels),
-            "data": {self.values_key: yaml.safe_dump(self.helm_values(), sort_keys=False)},
+            "data": {
+                self.values_key: yaml.dump(self.helm_values(), Dumper=DUMPER, sort_keys=False)
+            },
         }
 
 

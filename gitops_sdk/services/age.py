@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import datetime
 import re
-
-import pyrage  # type: ignore[import-untyped]
+from typing import Any
 
 __all__ = ["AGE_KEY_CONFIG", "AgeKeyScan", "age_identities", "age_recipients", "generate_age_key"]
+
+
+def _x25519() -> Any:
+    # Imported on use: it is most of this module's import time, which every program pays.
+    import pyrage  # type: ignore[import-untyped]
+
+    return pyrage.x25519
+
 
 AGE_KEY_CONFIG = "ageKey"
 """The `gitops:` config key holding the stack's age identity (set it with `--secret`)."""
@@ -28,7 +35,7 @@ def age_identities(key_text: str) -> list[str]:
         raise ValueError("is not an age identity (expected a line 'AGE-SECRET-KEY-1...')")
     for key in keys:
         try:
-            pyrage.x25519.Identity.from_str(key)
+            _x25519().Identity.from_str(key)
         except Exception:
             raise ValueError("holds an age identity that does not parse (truncated?)") from None
     return keys
@@ -36,12 +43,12 @@ def age_identities(key_text: str) -> list[str]:
 
 def age_recipients(key_text: str) -> list[str]:
     """The public keys (`age1...`) of the identities in `key_text`."""
-    return [str(pyrage.x25519.Identity.from_str(k).to_public()) for k in age_identities(key_text)]
+    return [str(_x25519().Identity.from_str(k).to_public()) for k in age_identities(key_text)]
 
 
 def generate_age_key() -> tuple[str, str]:
     """A new age identity as (key file text in `age-keygen` format, public recipient)."""
-    identity = pyrage.x25519.Identity.generate()
+    identity = _x25519().Identity.generate()
     recipient = str(identity.to_public())
     created = datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat()
     text = f"# created: {created}\n# public key: {recipient}\n{identity}\n"

@@ -137,18 +137,21 @@ def read_manifest(args: FluxInstallSettings, *, where: str = "FluxInstallArgs") 
     return _read(args, where)[0]
 
 
+def _parse(data: bytes, source: str, where: str) -> list[dict[str, Any]]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return [d for d in yaml.load_all(data, Loader=loader) if d is not None]
+    except yaml.YAMLError as err:
+        raise InstallManifestError(
+            f"{where}: manifest {source!r}: not valid YAML ({err}); expected a Flux install.yaml"
+        ) from None
+
+
 def parse_manifest(data: bytes, source: str, where: str) -> tuple[dict[str, Any], ...]:
     """The YAML documents of `data` (shared: copy them before changing any)."""
     key = hashlib.sha256(data).hexdigest()
     if key not in _PARSED:
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        try:
-            docs = [d for d in yaml.load_all(data, Loader=loader) if d is not None]
-        except yaml.YAMLError as err:
-            raise InstallManifestError(
-                f"{where}: manifest {source!r}: not valid YAML ({err}); "
-                "expected a Flux install.yaml"
-            ) from None
+        docs = _parse(data, source, where)
         _PARSED.clear()  # one manifest per program; keep memory flat
         _PARSED[key] = tuple(docs)
     return _PARSED[key]
@@ -159,4 +162,6 @@ def load_manifest(
 ) -> list[dict[str, Any]]:
     """Read, check and parse the install manifest `args` names (a fresh copy of its documents)."""
     data, source = _read(args, where)
-    return copy.deepcopy(list(parse_manifest(data, source, where)))
+    shared = _PARSED.get(hashlib.sha256(data).hexdigest())
+    # Parsed afresh unless already parsed: a copy costs half a parse, and a program reads once.
+    return copy.deepcopy(list(shared)) if shared is not None else _parse(data, source, where)
