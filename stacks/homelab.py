@@ -57,7 +57,7 @@ from gitops_sdk import (
 from gitops_sdk.components.flux_install import adoption_transformation
 from gitops_sdk.components.github import github_token_available
 from gitops_sdk.components.notifications import secrets_from_config
-from gitops_sdk.components.ordering import after, placed
+from gitops_sdk.components.ordering import after, placed, send_registrations
 from gitops_sdk.components.receiver import FluxReceiver
 from gitops_sdk.services.install_manifest import load_manifest
 from gitops_sdk.stack.apis import FLUX_GROUPS, check_api_groups
@@ -253,6 +253,9 @@ def build(
     check_apis(cfg, layers)
 
     flux = flux_install(cfg, opts)
+    # The engine starts the Kubernetes provider and checks Flux's install while the rest is
+    # declared, instead of after the program returns.
+    send_registrations()
     ready: list[pulumi.Resource] = list(flux.ready) if flux else []
     if age_ref:
         age = AgeKeySecret(

@@ -4,6 +4,7 @@ exactly what its typed class of the kind would."""
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic.alias_generators import to_snake
 
 from gitops_sdk import GitopsError, GitRepository, Kustomization, register, register_all
 from gitops_sdk.components.kube_object import KubeObject
+from gitops_sdk.components.ordering import send_registrations
 from gitops_sdk.components.resource import flux_key
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
@@ -218,3 +220,30 @@ def test_kube_object_keeps_secret_fields_secret(mocks: RecordingMocks, requests:
     for key in ("data", "stringData"):
         assert sent[key][SIG] == pulumi.runtime.rpc._special_secret_sig, key
     assert "hunter2" not in str(sent["metadata"])
+
+
+def sent_while_blocked(mocks: RecordingMocks, wait: float) -> list[str]:
+    """What reaches the engine while the program's own code is busy (here: sleeping)."""
+    deadline = time.monotonic() + wait
+    while not mocks.resources and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return [r.name for r in mocks.resources]
+
+
+@pytest.mark.parametrize("send", [True, False])
+def test_send_registrations_lets_the_engine_work_while_the_program_runs(
+    mocks: RecordingMocks, send: bool
+) -> None:
+    seen: list[str] = []
+
+    def program() -> None:
+        KubeObject("first", KINDS[1])
+        if send:
+            send_registrations()
+        seen.extend(sent_while_blocked(mocks, 5.0 if send else 0.3))
+        KubeObject("later", KINDS[3])
+
+    synth.run(program)
+    # without it, nothing reaches the engine before the program returns
+    assert seen == (["first"] if send else [])
+    assert [r.name for r in mocks.resources] == ["first", "later"]

@@ -1,4 +1,5 @@
-"""Ordering a whole component, or each object in it, after other resources.
+"""Ordering a whole component, or each object in it, after other resources; and handing the
+registrations declared so far to the engine early.
 
 A component's own `depends_on` does not reach the resources it registers below itself: Pulumi
 would create a PodMonitor before the chart that brings its CRD. `after()` adds the dependencies
@@ -7,12 +8,18 @@ to every resource in the component's subtree as it registers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pulumi
+from pulumi.runtime.sync_await import _sync_await
 
-__all__ = ["Needs", "after", "placed"]
+__all__ = ["Needs", "after", "placed", "send_registrations"]
+
+TURNS = 50
+"""Event loop turns `send_registrations` gives: enough for a first level of registrations (ones
+waiting on nothing) to be sent; each further level waits for the engine's answers anyway."""
 
 
 def after(
@@ -68,3 +75,19 @@ def _placement(type_: str, props: Mapping[str, Any]) -> tuple[str | None, str | 
     meta = props.get("metadata")
     namespace = meta.get("namespace") if isinstance(meta, Mapping) else None
     return group, namespace if isinstance(namespace, str) else None
+
+
+def send_registrations(turns: int = TURNS) -> None:
+    """Let the registrations declared so far reach the engine now.
+
+    Pulumi sends registrations from its event loop, which a program's synchronous code gives no
+    turn until the program returns: the engine would start the Kubernetes provider only then.
+    Called after the first resources (Flux's install), it lets the engine start the provider and
+    check them while Python declares the rest. Nothing is registered that was not declared
+    already, and the order is unchanged."""
+
+    async def turn() -> None:
+        for _ in range(turns):
+            await asyncio.sleep(0)
+
+    _sync_await(turn())

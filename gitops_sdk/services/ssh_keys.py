@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 __all__ = [
     "GITHUB_KNOWN_HOSTS",
@@ -71,6 +71,9 @@ class SSHKeyPair:
 
 def generate_ssh_key(algorithm: KeyAlgorithm = "ed25519") -> SSHKeyPair:
     """A new key pair: ed25519, or ECDSA on curve P-384 (what `flux bootstrap` makes)."""
+    # cryptography is imported on use: most programs never make a key, and all import this.
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
     private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
     if algorithm == "ed25519":
         private = ed25519.Ed25519PrivateKey.generate()
@@ -83,6 +86,9 @@ def generate_ssh_key(algorithm: KeyAlgorithm = "ed25519") -> SSHKeyPair:
 
 def load_ssh_key(private_key: str) -> SSHKeyPair:
     """The pair of an existing unencrypted private key (OpenSSH or PEM format)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
     data = private_key.encode()
     try:
         if b"OPENSSH PRIVATE KEY" in data:
@@ -99,6 +105,8 @@ def load_ssh_key(private_key: str) -> SSHKeyPair:
 
 
 def _pair(private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> SSHKeyPair:
+    from cryptography.hazmat.primitives import serialization
+
     pem = private.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.OpenSSH,
@@ -108,6 +116,8 @@ def _pair(private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> SS
 
 
 def _public(private: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     return (
         private.public_key()
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
