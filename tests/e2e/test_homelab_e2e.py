@@ -69,10 +69,12 @@ def eventually(
     )
 
 
-def ready_time(obj: dict[str, Any] | None) -> datetime:
-    cond = condition(obj)
-    assert cond is not None
-    return datetime.fromisoformat(cond["lastTransitionTime"].replace("Z", "+00:00"))
+def first_applied(obj: dict[str, Any] | None) -> datetime:
+    """When the Kustomization first applied a revision. Not its Ready condition's transition
+    time: every later reconcile at the interval moves that one."""
+    history = ((obj or {}).get("status") or {}).get("history") or []
+    assert history, f"no status.history yet: {obj}"
+    return min(datetime.fromisoformat(h["firstReconciled"].replace("Z", "+00:00")) for h in history)
 
 
 def outputs(deployed: Deployed) -> dict[str, Any]:
@@ -163,7 +165,7 @@ def test_flux_reconciles_the_layers_in_dependency_order(
         )
         for name in LAYERS
     }
-    assert ready_time(layers["infrastructure"]) <= ready_time(layers["apps"])
+    assert first_applied(layers["infrastructure"]) <= first_applied(layers["apps"])
     assert layers["apps"]["status"]["lastAppliedRevision"] == repo["status"]["artifact"]["revision"]
     # what the layers applied: the Namespace and ConfigMaps, and the Secret Flux decrypted with
     # the age key the stack put in sops-age
