@@ -247,3 +247,34 @@ def test_send_registrations_lets_the_engine_work_while_the_program_runs(
     # without it, nothing reaches the engine before the program returns
     assert seen == (["first"] if send else [])
     assert [r.name for r in mocks.resources] == ["first", "later"]
+
+
+def test_gitops_objects_register_under_their_kinds_tokens(
+    mocks: RecordingMocks, requests: list[Any]
+) -> None:
+    from gitops_sdk.stack.objects import register_objects
+
+    pool = {
+        "apiVersion": "metallb.io/v1beta1",
+        "kind": "IPAddressPool",
+        "metadata": {"name": "lan", "namespace": "metallb-system"},
+        "spec": {"addresses": ["192.168.1.240-192.168.1.250"]},
+    }
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "metallb-system"}}
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"n": 1}}
+    synth.run(lambda: register_objects([ns, pool, cm], "flux-system", None, {}))
+    sent = {r.name: r for r in requests if r.name.startswith("object-")}
+    assert {n: r.type for n, r in sent.items()} == {
+        "object-namespace-_-metallb-system": "kubernetes:core/v1:Namespace",
+        "object-ipaddresspool-metallb-system-lan": "kubernetes:metallb.io/v1beta1:IPAddressPool",
+        "object-configmap-_-c": "kubernetes:core/v1:ConfigMap",
+    }
+    # a core object registered before as a CustomResource (token `kubernetes:v1:<Kind>`) is the
+    # same resource, not a replacement
+    namespace = sent["object-namespace-_-metallb-system"]
+    assert [a.spec.type for a in namespace.aliases] == ["kubernetes:v1:Namespace"]
+    assert not sent["object-ipaddresspool-metallb-system-lan"].aliases
+    assert wire(sent["object-configmap-_-c"])["object"]["data"] == {"n": "1"}
+    assert wire(sent["object-ipaddresspool-metallb-system-lan"])["dependencies"] == [
+        "object-namespace-_-metallb-system"
+    ]

@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pydantic import AfterValidator
 
 from gitops_sdk.api.kinds import from_manifest
@@ -94,6 +93,16 @@ def flux_objects(objects: Sequence[Mapping[str, Any]], namespace: str) -> list[F
     return out
 
 
+def _with_old_token(doc: Mapping[str, Any], opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+    """Objects of the core group were once registered as `CustomResource`s, whose type token
+    spells the group `v1` (`kubernetes:v1:Namespace`); the alias keeps those the same
+    resources under the kind's own token, rather than replacing them."""
+    if "/" in str(doc["apiVersion"]):
+        return opts
+    old = pulumi.Alias(type_=f"kubernetes:{doc['apiVersion']}:{doc['kind']}")
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[old]))
+
+
 def register_objects(
     objects: Sequence[Mapping[str, Any]],
     namespace: str,
@@ -117,18 +126,11 @@ def register_objects(
             made[flux_key(model)] = register(
                 model, here, name=name, resources={**resources, **made}
             )
-        elif doc["kind"] == "ConfigMap" and doc["apiVersion"] == "v1":
-            data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
-            KubeObject(name, {**doc, "metadata": meta, "data": data}, here)
         else:
-            res = k8s.apiextensions.CustomResource(
-                name,
-                api_version=doc["apiVersion"],
-                kind=doc["kind"],
-                metadata=meta,
-                spec=doc.get("spec"),
-                opts=here,
-            )
+            if doc["kind"] == "ConfigMap" and doc["apiVersion"] == "v1":
+                data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
+                doc = {**doc, "data": data}
+            res = KubeObject(name, {**doc, "metadata": meta}, _with_old_token(doc, here))
             if doc["kind"] == "Namespace" and doc["apiVersion"] == "v1":
                 namespaces[meta["name"]] = res
     return made
