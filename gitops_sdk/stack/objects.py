@@ -93,16 +93,6 @@ def flux_objects(objects: Sequence[Mapping[str, Any]], namespace: str) -> list[F
     return out
 
 
-def _with_old_token(doc: Mapping[str, Any], opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
-    """Objects of the core group were once registered as `CustomResource`s, whose type token
-    spells the group `v1` (`kubernetes:v1:Namespace`); the alias keeps those the same
-    resources under the kind's own token, rather than replacing them."""
-    if "/" in str(doc["apiVersion"]):
-        return opts
-    old = pulumi.Alias(type_=f"kubernetes:{doc['apiVersion']}:{doc['kind']}")
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[old]))
-
-
 def register_objects(
     objects: Sequence[Mapping[str, Any]],
     namespace: str,
@@ -130,7 +120,7 @@ def register_objects(
             if doc["kind"] == "ConfigMap" and doc["apiVersion"] == "v1":
                 data = {str(k): str(v) for k, v in (doc.get("data") or {}).items()}
                 doc = {**doc, "data": data}
-            res = KubeObject(name, {**doc, "metadata": meta}, _with_old_token(doc, here))
+            res = KubeObject(name, {**doc, "metadata": meta}, here)
             if doc["kind"] == "Namespace" and doc["apiVersion"] == "v1":
                 namespaces[meta["name"]] = res
     return made
