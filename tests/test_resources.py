@@ -274,3 +274,64 @@ def test_gitops_objects_register_under_their_kinds_tokens(
     assert wire(sent["object-ipaddresspool-metallb-system-lan"])["dependencies"] == [
         "object-namespace-_-metallb-system"
     ]
+
+
+TEMPLATE: dict[str, Any] = {
+    "apiVersion": "source.toolkit.fluxcd.io/v1",
+    "kind": "GitRepository",
+    "metadata": {"name": "${APP}-src", "namespace": "flux-system"},
+    "spec": {"url": "https://github.com/org/${APP}", "interval": "${INTERVAL:=5m}"},
+}
+
+
+def test_a_template_whose_placeholders_skipped_checks_is_not_registered_as_written(
+    mocks: RecordingMocks,
+) -> None:
+    from gitops_sdk import SpecError, from_manifest
+
+    template = from_manifest(TEMPLATE)
+    with pytest.raises(SpecError) as caught:
+        synth.run(lambda: register(template))
+    message = str(caught.value)
+    assert message.startswith("GitRepository '${APP}-src': metadata.name '${APP}-src': ")
+    assert "spec.interval '${INTERVAL:=5m}'" in message
+    assert "nothing substitutes it" in message and "\n" not in message
+    assert not [r for r in mocks.resources if r.type.startswith("kubernetes:")]
+
+
+def test_a_placeholder_in_free_text_is_registered_as_written(mocks: RecordingMocks) -> None:
+    from gitops_sdk import from_manifest
+
+    release = from_manifest(
+        {
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "loki", "namespace": "monitoring"},
+            "spec": {
+                "interval": "10m",
+                "chart": {
+                    "spec": {
+                        "chart": "loki",
+                        "sourceRef": {"kind": "HelmRepository", "name": "grafana"},
+                    }
+                },
+                "values": {"extraArgs": ["-config.expand-env=true"], "auth": "${LOKI_TOKEN}"},
+            },
+        }
+    )
+    assert release.placeholders and not release.validation_notes()
+    synth.run(lambda: register(release))
+    (sent,) = mocks.by_kind("HelmRelease")
+    assert sent["spec"]["values"]["auth"] == "${LOKI_TOKEN}"
+
+
+def test_gitops_objects_refuse_a_template_before_anything_registers() -> None:
+    from gitops_sdk import ConfigError
+    from gitops_sdk.stack.config import parse_config
+
+    base = {"cluster": {"name": "a", "environment": "a"}, "repository": {"url": "https://e.com/r"}}
+    with pytest.raises(
+        ConfigError,
+        match=r"gitops:objects\[0\].*metadata.name '\$\{APP\}-src'.*nothing substitutes it",
+    ):
+        parse_config({**base, "objects": [TEMPLATE]}, source="Pulumi.a.yaml")

@@ -15,10 +15,18 @@ from pulumi_kubernetes.apiextensions import CustomResource
 
 from gitops_sdk.components.inputs import has_inputs, resolve_inputs
 from gitops_sdk.components.kube_object import PROVIDER_VERSION, KubeObject
-from gitops_sdk.core.errors import ArgumentError, GitopsError, expect, expect_items
+from gitops_sdk.core.errors import (
+    ArgumentError,
+    FieldIssue,
+    GitopsError,
+    SpecError,
+    expect,
+    expect_items,
+)
 from gitops_sdk.core.model import FluxObject
 from gitops_sdk.core.order import dependency_order
 from gitops_sdk.core.refs import flux_identity
+from gitops_sdk.core.substitution import holds_placeholder
 
 __all__ = [
     "SKIP_AWAIT",
@@ -28,6 +36,7 @@ __all__ = [
     "await_annotations",
     "flux_key",
     "opaque_secret",
+    "refuse_unsubstituted",
     "register",
     "register_all",
     "resource_name",
@@ -93,6 +102,24 @@ def opaque_secret(
     return KubeObject(resource_name, manifest, opts)
 
 
+AS_WRITTEN = (
+    "Pulumi registers the object as written and nothing substitutes it; give the value, or "
+    "keep the object in a folder a Kustomization applies with postBuild"
+)
+
+
+def refuse_unsubstituted(obj: FluxObject, manifest: Mapping[str, Any] | None = None) -> None:
+    """Raise SpecError for a model loaded from a template (`from_manifest` with placeholders)
+    whose placeholders skipped a check: registered as it is, Flux would get `${var}` literally.
+    A placeholder in free text (a HelmRelease value, say) skips no check and is let through."""
+    held = holds_placeholder(manifest if manifest is not None else obj.to_manifest())
+    if held and (notes := obj.validation_notes()):
+        issues = [FieldIssue(n.path, n.value, n.message) for n in notes]
+        last = issues[-1]
+        last.problem = f"{last.problem}; {AS_WRITTEN}"  # said once, after every value it is about
+        raise SpecError(obj.kind, obj.name, issues)
+
+
 class FluxResource(CustomResource, Generic[M]):
     """A Flux object registered with Pulumi. `flux_object` is the validated model.
 
@@ -122,6 +149,7 @@ class FluxResource(CustomResource, Generic[M]):
             elif resources and (found := resources.get(flux_key(target))) is not None:
                 deps.append(found)
         manifest = obj.to_manifest()
+        refuse_unsubstituted(obj, manifest)
         if extra := set(manifest) - {"apiVersion", "kind", "metadata", "spec"}:
             # CustomResource takes only a spec: never drop another top-level field silently.
             raise GitopsError(f"{obj.kind} {obj.name!r}: cannot register fields {sorted(extra)}")

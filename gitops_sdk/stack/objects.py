@@ -25,7 +25,7 @@ from pydantic import AfterValidator
 
 from gitops_sdk.api.kinds import from_manifest
 from gitops_sdk.components.kube_object import KubeObject
-from gitops_sdk.components.resource import FluxKey, flux_key, register
+from gitops_sdk.components.resource import FluxKey, flux_key, refuse_unsubstituted, register
 from gitops_sdk.core.errors import GitopsError
 from gitops_sdk.core.fields import FreeObject
 from gitops_sdk.core.model import FluxObject
@@ -53,7 +53,7 @@ def _check_object(doc: dict[str, Any]) -> dict[str, Any]:
     kind = doc["kind"]
     if _is_flux(doc):
         try:
-            from_manifest(doc)
+            refuse_unsubstituted(from_manifest(doc))
         except GitopsError as err:
             raise ValueError(str(err)) from None
         return doc
