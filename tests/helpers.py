@@ -20,6 +20,19 @@ from gitops_sdk.services import sops
 
 # --- round trip ----------------------------------------------------------------------------------
 
+GITHUB_RECEIVER: dict[str, Any] = {
+    "apiVersion": "notification.toolkit.fluxcd.io/v1",
+    "kind": "Receiver",
+    "metadata": {"name": "github-receiver", "namespace": "flux-system"},
+    "spec": {
+        "type": "github",
+        "events": ["push"],
+        "resources": [{"kind": "GitRepository", "name": "flux-system"}],
+        "secretRef": {"name": "github-webhook-token"},
+    },
+}
+"""The Receiver a GitHub receiver registers by default for the Git source `flux-system`."""
+
 
 def check_round_trip(doc: dict[str, Any], assert_crd_valid: Any) -> None:
     """The manifest loads, renders back unchanged and passes the CRD schema."""

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pytest
 from fake_github import FAST, TOKEN, FakeGithub
+from helpers import GITHUB_RECEIVER
 from pulumi.runtime import rpc
 from pytest_httpserver import HTTPServer
 
@@ -912,17 +913,7 @@ def test_receiver_component(gmocks: GithubMocks, assert_crd_valid: Any) -> None:
     assert secret["metadata"]["namespace"] == "flux-system"
     assert unwrap(secret["stringData"]) == {"token": "generated-token"}
     (receiver,) = gmocks.by_kind("Receiver")
-    assert receiver == {
-        "apiVersion": "notification.toolkit.fluxcd.io/v1",
-        "kind": "Receiver",
-        "metadata": {"name": "github-receiver", "namespace": "flux-system"},
-        "spec": {
-            "type": "github",
-            "events": ["push"],
-            "resources": [{"kind": "GitRepository", "name": "flux-system"}],
-            "secretRef": {"name": "github-webhook-token"},
-        },
-    }
+    assert receiver == GITHUB_RECEIVER
     assert_crd_valid(receiver)
     (hook,) = gmocks.by_type("pulumi-python:dynamic/github:RepositoryWebhook")
     path = webhook_path("generated-token", "github-receiver", "flux-system")

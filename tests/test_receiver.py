@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 import pytest
 import yaml
+from helpers import GITHUB_RECEIVER
 from pulumi.runtime import rpc
 from pulumi.runtime.sync_await import _sync_await
 
@@ -77,17 +78,7 @@ def test_receiver_declares_receiver_and_generated_token_secret(
     (token,) = tmocks.named("receiver-token")
     assert token.type == TOKEN_TYPE and token.inputs["size"] == 32
     (receiver,) = tmocks.by_kind("Receiver")
-    assert receiver == {
-        "apiVersion": "notification.toolkit.fluxcd.io/v1",
-        "kind": "Receiver",
-        "metadata": {"name": "github-receiver", "namespace": "flux-system"},
-        "spec": {
-            "type": "github",
-            "events": ["push"],
-            "resources": [{"kind": "GitRepository", "name": "flux-system"}],
-            "secretRef": {"name": "github-webhook-token"},
-        },
-    }
+    assert receiver == GITHUB_RECEIVER
     assert_crd_valid(receiver)
     (secret,) = tmocks.by_kind("Secret")
     assert secret["metadata"] == {"name": "github-webhook-token", "namespace": "flux-system"}
