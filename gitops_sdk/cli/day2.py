@@ -18,6 +18,7 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,26 @@ def declared_objects(docs: list[dict[str, Any]], default_namespace: str) -> list
     return list(found.values())
 
 
-def _connect(args: argparse.Namespace) -> Cluster:
-    return Cluster.connect(args.kubeconfig, args.context)
+def _on_cluster(
+    body: Callable[[argparse.Namespace, Cluster], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A command against the cluster: connected first (a bad kubeconfig fails before anything
+    else runs), closed after; Ctrl-C while it waits exits with 130."""
+
+    def command(args: argparse.Namespace) -> int:
+        if getattr(args, "ref", None) is not None:
+            parse_ref(args.ref)  # a bad KIND/NAME is said before any connection is tried
+        cluster = Cluster.connect(args.kubeconfig, args.context)
+        try:
+            return body(args, cluster)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        finally:
+            cluster.close()
+
+    command.__doc__ = body.__doc__
+    return command
 
 
 def _row(target: Target, obj: dict[str, Any] | None) -> ObjectStatus:
@@ -122,27 +141,24 @@ def _not_ready(rows: list[ObjectStatus]) -> str:
     return f"{len(bad)} of {len(rows)} Flux objects not Ready: {names}{more}"
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+@_on_cluster
+def cmd_status(args: argparse.Namespace, cluster: Cluster) -> int:
     from gitops_sdk.stack import synth
 
     project = Path(getattr(args, "project_dir", None) or Path.cwd())
-    cluster = _connect(args)  # a bad kubeconfig fails before the program runs
-    try:
-        docs = synth.run_stack_program(project, args.stack).kubernetes_objects()
-        targets = declared_objects(docs, args.namespace)
-        if not targets:
-            raise ClusterError(f"stack {args.stack}: declares no Flux objects (nothing to show)")
-        rows = {(k.kind, ns, n): _row((k, ns, n), cluster.get(k, n, ns)) for k, ns, n in targets}
-        print(status_table(list(rows.values())))
-        if all(r.ok for r in rows.values()):
-            print(f"all {len(rows)} Flux objects Ready", file=sys.stderr)
-            return 0
-        if not args.watch:
-            print(_not_ready(list(rows.values())), file=sys.stderr)
-            return 1
-        return _follow(cluster, targets, rows, args.timeout)
-    finally:
-        cluster.close()
+    docs = synth.run_stack_program(project, args.stack).kubernetes_objects()
+    targets = declared_objects(docs, args.namespace)
+    if not targets:
+        raise ClusterError(f"stack {args.stack}: declares no Flux objects (nothing to show)")
+    rows = {(k.kind, ns, n): _row((k, ns, n), cluster.get(k, n, ns)) for k, ns, n in targets}
+    print(status_table(list(rows.values())))
+    if all(r.ok for r in rows.values()):
+        print(f"all {len(rows)} Flux objects Ready", file=sys.stderr)
+        return 0
+    if not args.watch:
+        print(_not_ready(list(rows.values())), file=sys.stderr)
+        return 1
+    return _follow(cluster, targets, rows, args.timeout)
 
 
 def _follow(
@@ -159,19 +175,15 @@ def _follow(
             b.ready, b.reason, b.message, b.revision, b.suspended,
         )  # fmt: skip
 
-    try:
-        for event in cluster.watch(targets, time.monotonic() + timeout):
-            key = (event.kind.kind, event.namespace, event.name)
-            row = _row((event.kind, event.namespace, event.name), event.obj)
-            if not same(rows[key], row):
-                print(_line(row), flush=True)
-            rows[key] = row
-            if all(r.ok for r in rows.values()):
-                print(f"all {len(rows)} Flux objects Ready", file=sys.stderr)
-                return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    for event in cluster.watch(targets, time.monotonic() + timeout):
+        key = (event.kind.kind, event.namespace, event.name)
+        row = _row((event.kind, event.namespace, event.name), event.obj)
+        if not same(rows[key], row):
+            print(_line(row), flush=True)
+        rows[key] = row
+        if all(r.ok for r in rows.values()):
+            print(f"all {len(rows)} Flux objects Ready", file=sys.stderr)
+            return 0
     print(status_table(list(rows.values())))
     print(f"timed out after {_shown(timeout)}: {_not_ready(list(rows.values()))}", file=sys.stderr)
     return 1
@@ -225,76 +237,61 @@ def _check_reconcilable(target: Target, obj: dict[str, Any], action: str) -> Non
         )
 
 
-def cmd_reconcile(args: argparse.Namespace) -> int:
+@_on_cluster
+def cmd_reconcile(args: argparse.Namespace, cluster: Cluster) -> int:
     kind, name = parse_ref(args.ref)
     target = (kind, args.namespace, name)
-    cluster = _connect(args)
-    try:
-        obj = cluster.require(kind, name, args.namespace)
-        _check_reconcilable(target, obj, "reconcile")
-        deadline = time.monotonic() + args.timeout
-        if args.with_source:
-            source = source_of(kind, obj)
-            if source is None:
-                raise ClusterError(
-                    f"{kind.kind} {args.namespace}/{name}: --with-source: it has no source "
-                    "(sourceRef) to reconcile"
-                )
-            skind, sns, sname = source
-            sobj = cluster.require(skind, sname, sns)
-            _check_reconcilable(source, sobj, "reconcile")
-            print(f"reconciling source {skind.kind} {sns}/{sname}", file=sys.stderr)
-            token = _request(cluster, source)
-            if not _await(cluster, source, token, deadline, args.timeout):
-                return 1
-        print(f"reconciling {kind.kind} {args.namespace}/{name}", file=sys.stderr)
-        token = _request(cluster, target)
-        return 0 if _await(cluster, target, token, deadline, args.timeout) else 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        cluster.close()
+    obj = cluster.require(kind, name, args.namespace)
+    _check_reconcilable(target, obj, "reconcile")
+    deadline = time.monotonic() + args.timeout
+    if args.with_source:
+        source = source_of(kind, obj)
+        if source is None:
+            raise ClusterError(
+                f"{kind.kind} {args.namespace}/{name}: --with-source: it has no source "
+                "(sourceRef) to reconcile"
+            )
+        skind, sns, sname = source
+        sobj = cluster.require(skind, sname, sns)
+        _check_reconcilable(source, sobj, "reconcile")
+        print(f"reconciling source {skind.kind} {sns}/{sname}", file=sys.stderr)
+        token = _request(cluster, source)
+        if not _await(cluster, source, token, deadline, args.timeout):
+            return 1
+    print(f"reconciling {kind.kind} {args.namespace}/{name}", file=sys.stderr)
+    token = _request(cluster, target)
+    return 0 if _await(cluster, target, token, deadline, args.timeout) else 1
 
 
-def cmd_suspend(args: argparse.Namespace) -> int:
+@_on_cluster
+def cmd_suspend(args: argparse.Namespace, cluster: Cluster) -> int:
     kind, name = parse_ref(args.ref)
-    cluster = _connect(args)
-    try:
-        obj = cluster.require(kind, name, args.namespace)
-        ref = f"{kind.kind} {args.namespace}/{name}"
-        if (obj.get("spec") or {}).get("suspend"):
-            print(f"{ref} is already suspended")
-        else:
-            cluster.merge_patch(kind, name, args.namespace, {"spec": {"suspend": True}})
-            print(f"{ref} suspended")
-        print(SUSPEND_WARNING.format(ref=ref, kind=kind.kind, name=name), file=sys.stderr)
+    obj = cluster.require(kind, name, args.namespace)
+    ref = f"{kind.kind} {args.namespace}/{name}"
+    if (obj.get("spec") or {}).get("suspend"):
+        print(f"{ref} is already suspended")
+    else:
+        cluster.merge_patch(kind, name, args.namespace, {"spec": {"suspend": True}})
+        print(f"{ref} suspended")
+    print(SUSPEND_WARNING.format(ref=ref, kind=kind.kind, name=name), file=sys.stderr)
+    return 0
+
+
+@_on_cluster
+def cmd_resume(args: argparse.Namespace, cluster: Cluster) -> int:
+    kind, name = parse_ref(args.ref)
+    target = (kind, args.namespace, name)
+    obj = cluster.require(kind, name, args.namespace)
+    ref = f"{kind.kind} {args.namespace}/{name}"
+    # As flux resume: the field is removed (not set false), so no field manager holds it,
+    # and a reconcile is requested at once.
+    token = _request(cluster, target, {"spec": {"suspend": None}})
+    was = "resumed" if (obj.get("spec") or {}).get("suspend") else "was not suspended"
+    print(f"{ref} {was}")
+    if kind.kind in STATIC_KINDS or args.no_wait:
         return 0
-    finally:
-        cluster.close()
-
-
-def cmd_resume(args: argparse.Namespace) -> int:
-    kind, name = parse_ref(args.ref)
-    target = (kind, args.namespace, name)
-    cluster = _connect(args)
-    try:
-        obj = cluster.require(kind, name, args.namespace)
-        ref = f"{kind.kind} {args.namespace}/{name}"
-        # As flux resume: the field is removed (not set false), so no field manager holds it,
-        # and a reconcile is requested at once.
-        token = _request(cluster, target, {"spec": {"suspend": None}})
-        was = "resumed" if (obj.get("spec") or {}).get("suspend") else "was not suspended"
-        print(f"{ref} {was}")
-        if kind.kind in STATIC_KINDS or args.no_wait:
-            return 0
-        deadline = time.monotonic() + args.timeout
-        return 0 if _await(cluster, target, token, deadline, args.timeout) else 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    finally:
-        cluster.close()
+    deadline = time.monotonic() + args.timeout
+    return 0 if _await(cluster, target, token, deadline, args.timeout) else 1
 
 
 def _cluster_flags(p: argparse.ArgumentParser, timeout: str) -> None:
