@@ -23,7 +23,11 @@ from gitops_sdk.services import sops
 GITHUB_RECEIVER: dict[str, Any] = {
     "apiVersion": "notification.toolkit.fluxcd.io/v1",
     "kind": "Receiver",
-    "metadata": {"name": "github-receiver", "namespace": "flux-system"},
+    "metadata": {
+        "name": "github-receiver",
+        "namespace": "flux-system",
+        "annotations": {"pulumi.com/patchForce": "true"},
+    },
     "spec": {
         "type": "github",
         "events": ["push"],

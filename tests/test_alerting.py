@@ -22,6 +22,7 @@ from gitops_sdk.components.notifications import (
     FluxNotifications,
     FluxNotificationsArgs,
 )
+from gitops_sdk.components.resource import PATCH_FORCE
 from gitops_sdk.core.errors import SpecError
 from gitops_sdk.stack import synth
 from gitops_sdk.stack.synth import RecordingMocks
@@ -93,7 +94,11 @@ def test_slack_provider_secret_and_alert(mocks: RecordingMocks, deps: dict[str, 
     }
     assert "s3cr3t" not in str(provider)
     (alert,) = mocks.by_kind("Alert")
-    assert alert["metadata"] == {"name": "on-call", "namespace": "flux-system"}
+    assert alert["metadata"] == {
+        "name": "on-call",
+        "namespace": "flux-system",
+        "annotations": PATCH_FORCE,
+    }
     assert alert["spec"] == {
         "providerRef": {"name": "slack"},
         "eventSources": [

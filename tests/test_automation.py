@@ -26,6 +26,7 @@ from gitops_sdk.components.image_automation import (
     ImageAutomationArgs,
     image_automation_objects,
 )
+from gitops_sdk.components.resource import PATCH_FORCE
 from gitops_sdk.core.errors import ConfigError
 from gitops_sdk.services.marker_check import check_paths, check_text, policies_from_config
 from gitops_sdk.services.setter_markers import (
@@ -99,7 +100,11 @@ def test_component_registers_repository_policy_and_automation(mocks: RecordingMo
     names = [(r.type, r.name) for r in mocks.resources if not r.custom]
     assert ("gitops:image:ImageAutomation", "flux-system") in names
     (repo,) = mocks.by_kind("ImageRepository")
-    assert repo["metadata"] == {"name": "nginx", "namespace": "flux-system"}
+    assert repo["metadata"] == {
+        "name": "nginx",
+        "namespace": "flux-system",
+        "annotations": PATCH_FORCE,
+    }
     assert repo["spec"] == {"image": "nginx", "interval": "5m"}
     (policy,) = mocks.by_kind("ImagePolicy")
     assert policy["apiVersion"] == "image.toolkit.fluxcd.io/v1"

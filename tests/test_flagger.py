@@ -16,6 +16,7 @@ from gitops_sdk.api.flagger import (
     CanaryTargetRef,
 )
 from gitops_sdk.components.canary import CanaryRelease, CanaryReleaseArgs
+from gitops_sdk.components.resource import PATCH_FORCE
 from gitops_sdk.core.model import from_manifest
 from gitops_sdk.services.crds import Schemas, validate_manifest
 from gitops_sdk.stack import synth
@@ -118,7 +119,8 @@ def test_component_registers_the_canary_after_the_deployment(mocks: RecordingMoc
 
     synth.run(program)
     (canary,) = mocks.by_kind("Canary")
-    assert canary == SEED_CANARY
+    owned = {**SEED_CANARY["metadata"], "annotations": PATCH_FORCE}
+    assert canary == {**SEED_CANARY, "metadata": owned}
     assert ("gitops:flagger:CanaryRelease", "demo-app") in [
         (r.type, r.name) for r in mocks.resources
     ]

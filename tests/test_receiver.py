@@ -21,6 +21,7 @@ from gitops_sdk.api.kustomize import Kustomization
 from gitops_sdk.components.git_source import GitSource, GitSourceArgs
 from gitops_sdk.components.github import GithubReceiver, GithubReceiverArgs
 from gitops_sdk.components.receiver import FluxReceiver, FluxReceiverArgs, ReceiverSettings
+from gitops_sdk.components.resource import PATCH_FORCE
 from gitops_sdk.core.errors import ArgumentError
 from gitops_sdk.stack.config import parse_config
 from gitops_sdk.stack.synth import RecordingMocks
@@ -118,7 +119,7 @@ def test_receiver_with_given_token_type_events_url_and_wait(tmocks: TokenMocks) 
     assert receiver["metadata"] == {
         "name": "fleet-push",
         "namespace": "hooks",
-        "annotations": {"pulumi.com/waitFor": "condition=Ready"},
+        "annotations": {**PATCH_FORCE, "pulumi.com/waitFor": "condition=Ready"},
     }
     assert receiver["spec"]["type"] == "gitlab"
     assert receiver["spec"]["events"] == ["Push Hook"]  # the type's push event
@@ -152,7 +153,7 @@ def test_receiver_waits_for_what_it_is_given(tmocks: TokenMocks) -> None:
     assert "crd" in seen["receiver-token"]
     assert {"crd", "receiver-secret"} <= set(seen["receiver-receiver"])
     (receiver,) = tmocks.by_kind("Receiver")
-    assert receiver["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert receiver["metadata"]["annotations"] == {**PATCH_FORCE, "pulumi.com/skipAwait": "true"}
 
 
 def test_receiver_args_validate_without_showing_secrets() -> None:
@@ -347,7 +348,10 @@ def test_staging_exports_the_webhook_path_and_registers_no_webhook(
     assert [r.name for r in mocks.resources if r.type == TOKEN_TYPE] == ["receiver-token"]
     assert not [r for r in mocks.resources if "RepositoryWebhook" in r.type]
     (receiver,) = mocks.by_kind("Receiver")
-    assert receiver["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+    assert receiver["metadata"]["annotations"] == {
+        **PATCH_FORCE,
+        "pulumi.com/waitFor": "condition=Ready",
+    }
 
 
 GITHUB = {"manageDeployKey": False}

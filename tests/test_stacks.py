@@ -208,10 +208,14 @@ def test_flux_is_installed_on_arm64_before_the_flux_objects(stack: str, rendered
         if stack == "staging"
         else {"cpu": "500m", "memory": "256Mi"}
     )
-    # pulumi up waits for the source and every unit to report Ready.
+    # pulumi up waits for the source and every unit to report Ready; Pulumi owns them (an edit
+    # in the cluster is put back by `pulumi up --refresh`).
     for doc in objects:
         if doc["kind"] in ("GitRepository", "Kustomization", "HelmRelease"):
-            assert doc["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+            assert doc["metadata"]["annotations"] == {
+                "pulumi.com/waitFor": "condition=Ready",
+                "pulumi.com/patchForce": "true",
+            }
 
 
 def staging_flux(**changes: Any) -> dict[str, Any]:

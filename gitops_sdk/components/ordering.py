@@ -17,9 +17,10 @@ from pulumi.runtime.sync_await import _sync_await
 
 __all__ = ["Needs", "after", "placed", "send_registrations"]
 
-TURNS = 50
-"""Event loop turns `send_registrations` gives: enough for a first level of registrations (ones
-waiting on nothing) to be sent; each further level waits for the engine's answers anyway."""
+SEND_FOR = 0.05
+"""Seconds `send_registrations` gives the event loop: it runs everything runnable until then,
+so the registrations waiting on nothing are sent, and those waiting on the engine's first
+answers often follow."""
 
 
 def after(
@@ -77,17 +78,13 @@ def _placement(type_: str, props: Mapping[str, Any]) -> tuple[str | None, str | 
     return group, namespace if isinstance(namespace, str) else None
 
 
-def send_registrations(turns: int = TURNS) -> None:
+def send_registrations(seconds: float = SEND_FOR) -> None:
     """Let the registrations declared so far reach the engine now.
 
     Pulumi sends registrations from its event loop, which a program's synchronous code gives no
     turn until the program returns: the engine would start the Kubernetes provider only then.
     Called after the first resources (Flux's install), it lets the engine start the provider and
-    check them while Python declares the rest. Nothing is registered that was not declared
-    already, and the order is unchanged."""
+    check them while Python declares the rest, at the cost of `seconds` of the program's time.
+    Nothing is registered that was not declared already, and the order is unchanged."""
 
-    async def turn() -> None:
-        for _ in range(turns):
-            await asyncio.sleep(0)
-
-    _sync_await(turn())
+    _sync_await(asyncio.sleep(seconds))

@@ -29,6 +29,7 @@ from gitops_sdk.core.refs import flux_identity
 from gitops_sdk.core.substitution import holds_placeholder
 
 __all__ = [
+    "PATCH_FORCE",
     "SKIP_AWAIT",
     "WAIT_READY",
     "FluxKey",
@@ -44,6 +45,12 @@ __all__ = [
 
 
 M = TypeVar("M", bound=FluxObject)
+
+PATCH_FORCE = {"pulumi.com/patchForce": "true"}
+"""On every Flux object the SDK registers: Pulumi owns it, so `pulumi up --refresh` puts back a
+field someone edited in the cluster (the edit took the field's ownership; without force,
+server-side apply reports the conflict and changes nothing), as kustomize-controller forces
+what it applies from Git."""
 
 WAIT_READY = {"pulumi.com/waitFor": "condition=Ready"}
 """pulumi-kubernetes waits until the object's Ready condition is True and, when it turns False,
@@ -165,8 +172,8 @@ class FluxResource(CustomResource, Generic[M]):
                         f"{resource_name}-values", name, namespace, values.data, secret_opts
                     )
                 )
-        if annotations := await_annotations(wait):
-            metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
+        annotations = {**PATCH_FORCE, **await_annotations(wait)}
+        metadata["annotations"] = {**metadata.get("annotations", {}), **annotations}
         # pulumi-kubernetes' CustomResource.__init__ only merges the provider version into the
         # options; doing that here and calling its `_internal_init` saves a merge and a stack
         # frame per object (Pulumi records the source position of every frame on the stack).

@@ -203,17 +203,15 @@ def test_a_failing_reconcile_reaches_the_alert_sink_and_a_signed_push_is_applied
 def test_pulumi_restores_a_flux_object_edited_in_the_cluster(staging: shipped.Shipped) -> None:
     kube = staging.plane.kube
     kube.merge_patch("HelmRelease", "infrastructure-blocky", NS, {"spec": {"interval": "7m"}})
-    force = {"PULUMI_K8S_ENABLE_PATCH_FORCE": "true"}
     preview = staging.project.run(
         "preview", "--refresh", "--diff", "--expect-no-changes", "--stack", STACK,
-        check=False, env=force, timeout=600,
+        check=False, timeout=600,
     )  # fmt: skip
     assert preview.returncode != 0
     assert '"7m" => "5m"' in preview.stdout, preview.stdout[-3000:]
     assert "1 to update" in preview.stdout
-    staging.project.run(
-        "up", "--yes", "--refresh", "--skip-preview", "--stack", STACK, env=force, timeout=600
-    )
+    # a plain `pulumi up --refresh`: the SDK's Flux objects carry pulumi.com/patchForce
+    staging.project.run("up", "--yes", "--refresh", "--skip-preview", "--stack", STACK, timeout=600)
     assert kube.get("HelmRelease", "infrastructure-blocky", NS)["spec"]["interval"] == "5m"
 
 
