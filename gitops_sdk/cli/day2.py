@@ -59,9 +59,8 @@ SUSPEND_WARNING = (
     "warning: `pulumi up` may undo this. Pulumi applies only the fields the stack declares: "
     "no stack config declares spec.suspend today, so {ref} stays suspended. Where a stack "
     "declares it, a plain `pulumi up` still leaves it (no diff without reading the cluster), "
-    "but `pulumi up --refresh` puts the declared value back on adopted objects (patch force) "
-    "or with PULUMI_K8S_ENABLE_PATCH_FORCE=true, and otherwise fails on the field conflict. "
-    "Run `gitops resume {kind}/{name}` when done."
+    "but `pulumi up --refresh` puts the declared value back (the SDK's objects carry patch "
+    "force). Run `gitops resume {kind}/{name}` when done."
 )
 _DURATION = re.compile(r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$")
 
