@@ -9,8 +9,9 @@ per level of the dependency order the SDK's state records, each depending on the
 it waits for what the SDK waits for (a HelmRelease's chart Ready before the objects of its CRDs,
 and so on), only coarser. Both run against their own fresh control plane with the Flux
 Deployments run as local processes; the Git server and chart repository are shared. Each `up`
-runs while the other program's Flux processes are stopped; then the no-op previews alternate
-(`--previews`, default 5) with all Flux processes stopped, and the ratio is of their medians.
+runs while the other program's Flux processes are stopped (`--ups N` rounds, each on fresh
+control planes, median); then the no-op previews alternate (`--previews`, default 5) with all
+Flux processes stopped, and the ratio is of their medians.
 Python writes bytecode for both programs, as it does for a user. Prints the times and two last
 lines `ratio up <sdk/plain>` and `ratio preview <sdk/plain>` (goal: <= 1.10), never asserted.
 
@@ -164,67 +165,88 @@ def warm_bytecode(project: PulumiProject, cache: Path) -> None:
     project.env.update(PYTHONDONTWRITEBYTECODE="", PYTHONPYCACHEPREFIX=str(cache))
 
 
+def plain_root(work: Path, sdk: shipped.Shipped) -> tuple[Path, list[dict[str, Any]]]:
+    """The plain program, fed with the waves of what the SDK's `up` registered."""
+    state = json.loads(
+        sdk.project.run("stack", "export", "--show-secrets", "--stack", STACK).stdout
+    )
+    plan = waves(state, charts.synth(STACK, work / "synth-derived", sdk.project.dir))
+    root = work / "root"
+    (root / "stacks").mkdir(parents=True)
+    (root / "stacks" / "__main__.py").write_text(PLAIN_PROGRAM)
+    late = sorted({n.split(".", 1)[1] for c in sdk.charts.charts for n in c.crd_names})
+    (root / "stacks" / "waves.json").write_text(json.dumps({"waves": plan, "late_groups": late}))
+    project_file = {"name": "plain", "runtime": "python", "main": "stacks/"}
+    (root / "Pulumi.yaml").write_text(yaml.safe_dump(project_file))
+    return root, plan
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the work dir")
     parser.add_argument(
         "--previews", type=int, default=5, help="no-op previews of each program (median)"
     )
+    parser.add_argument(
+        "--ups", type=int, default=1, help="rounds of `up` from empty, fresh planes each (median)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gitops-engine-"))
-    sdk = shipped.prepare(STACK, work / "sdk")
-    plane = start_control_plane(work / "plain")
+    ups: dict[str, list[float]] = {"sdk": [], "plain": []}
+    times: dict[str, list[float]] = {"sdk": [], "plain": []}
+    stops: list[Any] = []
+    plan: list[dict[str, Any]] = []
     try:
-        warm_bytecode(sdk.project, work / "pycache")
-        t_up = timed(sdk.project, "up", "--yes", "--skip-preview", "--stack", STACK)
-        # Previews read the API server only: with the Flux processes of both planes stopped,
-        # nothing else competes for the two cores while the programs are timed.
-        sdk.kubelet.stop()
-        state = json.loads(
-            sdk.project.run("stack", "export", "--show-secrets", "--stack", STACK).stdout
-        )
-        rendered = charts.synth(STACK, work / "synth-derived", sdk.project.dir)
-        plan = waves(state, rendered)
-
-        root = work / "plain-root"
-        (root / "stacks").mkdir(parents=True)
-        (root / "stacks" / "__main__.py").write_text(PLAIN_PROGRAM)
-        late = sorted({n.split(".", 1)[1] for c in sdk.charts.charts for n in c.crd_names})
-        (root / "stacks" / "waves.json").write_text(
-            json.dumps({"waves": plan, "late_groups": late})
-        )
-        project_file = {"name": "plain", "runtime": "python", "main": "stacks/"}
-        (root / "Pulumi.yaml").write_text(yaml.safe_dump(project_file))
-        kubelet = start_kubelet(work / "plain", plane.kube)
-        try:
-            plain = PulumiProject(work / "plain", kubeconfig=plane.kubeconfig, root=root)
-            warm_bytecode(plain, work / "pycache")
-            plain.write_stack_file(STACK, {"config": {}})
-            plain.run("stack", "init", STACK, timeout=60)
-            p_up = timed(plain, "up", "--yes", "--skip-preview", "--stack", STACK)
-        finally:
-            kubelet.stop()
+        for n in range(max(1, args.ups)):
+            # Each round from empty: new control planes, Git server and chart repository.
+            sdk = shipped.prepare(STACK, work / f"sdk-{n}")
+            stops.append(sdk.stop)
+            warm_bytecode(sdk.project, work / "pycache")
+            ups["sdk"].append(timed(sdk.project, "up", "--yes", "--skip-preview", "--stack", STACK))
+            # Previews read the API server only: with the Flux processes of both planes
+            # stopped, nothing else competes for the two cores while the programs are timed.
+            sdk.kubelet.stop()
+            # the plain program gets this round's objects (its Git server and chart URLs)
+            root, plan = plain_root(work / f"plain-root-{n}", sdk)
+            plane = start_control_plane(work / f"plain-{n}")
+            stops.append(plane.stop)
+            kubelet = start_kubelet(work / f"plain-{n}", plane.kube)
+            try:
+                plain = PulumiProject(work / f"plain-{n}", kubeconfig=plane.kubeconfig, root=root)
+                warm_bytecode(plain, work / "pycache")
+                plain.write_stack_file(STACK, {"config": {}})
+                plain.run("stack", "init", STACK, timeout=60)
+                ups["plain"].append(timed(plain, "up", "--yes", "--skip-preview", "--stack", STACK))
+            finally:
+                kubelet.stop()
+            if n < args.ups - 1:
+                for stop in reversed(stops):
+                    stop()
+                stops.clear()
         preview = ("preview", "--expect-no-changes", "--stack", STACK)
-        times: dict[str, list[float]] = {"sdk": [], "plain": []}
         for _ in range(max(1, args.previews)):  # alternating: drift hits both alike
             times["sdk"].append(timed(sdk.project, *preview))
             times["plain"].append(timed(plain, *preview))
     finally:
-        plane.stop()
-        sdk.stop()
+        for stop in reversed(stops):
+            stop()
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    t_preview, p_preview = (statistics.median(times[k]) for k in ("sdk", "plain"))
     objects = sum(len(w["objs"]) + len(w["leaves"]) for w in plan)
     groups = sum(bool(w["objs"]) + bool(w["leaves"]) for w in plan)
     print(f"objects {objects} in {len(plan)} waves, {groups} ConfigGroups (plain program)")
-    for name, up, runs in (("sdk  ", t_up, times["sdk"]), ("plain", p_up, times["plain"])):
-        shown = " ".join(f"{t:.2f}" for t in runs)
-        print(f"{name} up {up:7.1f} s   previews {shown} s (median {statistics.median(runs):.2f})")
+    median = {k: (statistics.median(ups[k]), statistics.median(times[k])) for k in ups}
+    for name in ("sdk", "plain"):
+        shown_up = " ".join(f"{t:.1f}" for t in ups[name])
+        shown = " ".join(f"{t:.2f}" for t in times[name])
+        print(
+            f"{name:5} ups {shown_up} s (median {median[name][0]:.1f})   "
+            f"previews {shown} s (median {median[name][1]:.2f})"
+        )
     if args.keep:
         print(f"work dir: {work}")
-    print(f"ratio up {t_up / p_up:.3f}")
-    print(f"ratio preview {t_preview / p_preview:.3f}")
+    print(f"ratio up {median['sdk'][0] / median['plain'][0]:.3f}")
+    print(f"ratio preview {median['sdk'][1] / median['plain'][1]:.3f}")
     return 0
 
 
