@@ -4,6 +4,7 @@ exactly what its typed class of the kind would."""
 from __future__ import annotations
 
 import importlib
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -337,3 +338,26 @@ def test_gitops_objects_refuse_a_template_before_anything_registers() -> None:
         match=r"gitops:objects\[0\].*metadata.name '\$\{APP\}-src'.*nothing substitutes it",
     ):
         parse_config({**base, "objects": [TEMPLATE]}, source="Pulumi.a.yaml")
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("kind: ConfigMap", "KubeObject 'bad': manifest: expected a mapping"),
+        (
+            {"kind": "ConfigMap", "metadata": {"name": "c"}},
+            "KubeObject 'bad': apiVersion: expected a str",
+        ),
+        ({"apiVersion": "v1", "kind": 3, "metadata": {}}, "KubeObject 'bad': kind: expected a str"),
+        (
+            {"apiVersion": "v1", "kind": "ConfigMap"},
+            "KubeObject 'bad': metadata: expected a mapping",
+        ),
+    ],
+)
+def test_kube_object_refuses_a_bad_manifest_in_one_line(
+    mocks: RecordingMocks, manifest: Any, message: str
+) -> None:
+    with pytest.raises(GitopsError, match=f"^{re.escape(message)}"):
+        KubeObject("bad", manifest)
+    assert mocks.resources == []

@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 from pulumi_kubernetes import _utilities
 
+from gitops_sdk.core.errors import expect
+
 __all__ = ["PROVIDER_VERSION", "KubeObject", "type_token"]
 
 PROVIDER_VERSION: str = _utilities.get_version()  # type: ignore[no-untyped-call]
@@ -45,9 +47,16 @@ class KubeObject(pulumi.CustomResource):
         manifest: Mapping[str, Any],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        api_version, kind = str(manifest["apiVersion"]), str(manifest["kind"])
+        where = f"KubeObject {resource_name!r}"
+        expect(resource_name, str, "KubeObject", "a Pulumi resource name (str)")
+        expect(manifest, Mapping, f"{where}: manifest", "a mapping (apiVersion, kind, metadata)")
+        api_version, kind, meta = (manifest.get(k) for k in ("apiVersion", "kind", "metadata"))
+        expect(api_version, str, f"{where}: apiVersion", "a str such as 'v1' or 'apps/v1'")
+        expect(kind, str, f"{where}: kind", "a str such as 'ConfigMap'")
+        expect(meta, Mapping, f"{where}: metadata", "a mapping with a name")
+        group_version_kind = (str(api_version), str(kind))
         props = dict(manifest)
-        secret = _SECRET_FIELDS.get((api_version, kind), [])
+        secret = _SECRET_FIELDS.get(group_version_kind, [])
         for key in secret:
             if props.get(key) is not None:
                 props[key] = pulumi.Output.secret(props[key])
@@ -57,4 +66,4 @@ class KubeObject(pulumi.CustomResource):
             opts = pulumi.ResourceOptions.merge(
                 opts, pulumi.ResourceOptions(additional_secret_outputs=secret)
             )
-        super().__init__(type_token(api_version, kind), resource_name, props, opts)
+        super().__init__(type_token(*group_version_kind), resource_name, props, opts)
