@@ -66,7 +66,7 @@ if TYPE_CHECKING:
         FluxNotifications,
         FluxNotificationsArgs,
     )
-    from gitops_sdk.components.ordering import after, placed
+    from gitops_sdk.components.ordering import after, placed, send_registrations
     from gitops_sdk.components.receiver import FluxReceiver, FluxReceiverArgs, ReceiverSettings
     from gitops_sdk.components.resource import (
         FluxKey,
@@ -171,7 +171,7 @@ _NAMES: dict[str, tuple[str, ...]] = {
         "FluxNotifications",
         "FluxNotificationsArgs",
     ),
-    "gitops_sdk.components.ordering": ("after", "placed"),
+    "gitops_sdk.components.ordering": ("after", "placed", "send_registrations"),
     "gitops_sdk.components.receiver": ("FluxReceiver", "FluxReceiverArgs", "ReceiverSettings"),
     "gitops_sdk.components.resource": (
         "FluxKey",
@@ -333,6 +333,7 @@ __all__ = [
     "presets",
     "register",
     "register_all",
+    "send_registrations",
     "source",
     "stack_context",
     "synth",

@@ -52,12 +52,13 @@ from gitops_sdk import (
     LayerSet,
     flux_key,
     register,
+    send_registrations,
     synth,
 )
 from gitops_sdk.components.flux_install import adoption_transformation
 from gitops_sdk.components.github import github_token_available
 from gitops_sdk.components.notifications import secrets_from_config
-from gitops_sdk.components.ordering import after, placed, send_registrations
+from gitops_sdk.components.ordering import after, placed
 from gitops_sdk.components.receiver import FluxReceiver
 from gitops_sdk.services.install_manifest import load_manifest
 from gitops_sdk.stack.apis import FLUX_GROUPS, check_api_groups
