@@ -181,6 +181,23 @@ def snapshot(kube: Kube) -> set[tuple[str, str, str]]:
     return found
 
 
+def check_deployed(s: shipped.Shipped) -> list[dict[str, Any]]:
+    """The first `pulumi up` succeeded on an empty control plane, and every Flux Deployment is
+    Available with its process still running. Returns the live Deployments."""
+    up = s.up
+    assert up is not None and up.returncode == 0
+    assert "error" not in up.stderr.lower(), up.stderr[-3000:]
+    assert s.baseline, "no snapshot of the empty control plane"
+    assert not any(ns == NS for _, ns, _ in s.baseline), "the control plane was not empty"
+    found = []
+    for d in rendered(s, "Deployment"):
+        obj = s.plane.kube.get("Deployment", d["metadata"]["name"], NS)
+        assert obj is not None and condition(obj, "Available")["status"] == "True", d["metadata"]
+        found.append(obj)
+    assert s.kubelet.exits == [], s.kubelet.exits
+    return found
+
+
 def check_destroy(s: shipped.Shipped) -> set[tuple[str, str, str]]:
     """`pulumi destroy`, then every object not there before `pulumi up`: it must be exactly the
     CRDs Helm leaves by design (a chart's crds/ folder, or `helm.sh/resource-policy: keep`).
@@ -230,6 +247,7 @@ def no_changes(s: shipped.Shipped) -> None:
 __all__ = [
     "check_crd_objects_after_their_chart",
     "check_dependency_order",
+    "check_deployed",
     "check_destroy",
     "deploy",
     "no_changes",

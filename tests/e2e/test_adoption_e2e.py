@@ -29,20 +29,14 @@ import yaml
 from gitops_e2e.controlplane import ControlPlane, start_control_plane
 from gitops_e2e.homelab import FLUX_MANIFEST
 from gitops_e2e.pulumi import ROOT, PulumiProject
+from gitops_sdk.api.release import CONTROLLERS
 
 pytestmark = pytest.mark.e2e
 
 NS = "flux-system"
 STACK = "adopt"
 MANAGER = "kustomize-controller"
-COMPONENTS = [
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-]
+COMPONENTS = list(CONTROLLERS)  # every Flux controller, as bootstrap installs them
 GIT_URL = "https://git.example.test/fleet.git"
 PROGRAM = '''"""Takes over a bootstrapped Flux (test_adoption_e2e)."""
 import os

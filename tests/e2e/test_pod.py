@@ -21,16 +21,9 @@ from gitops_e2e.pod import (
     resource_field,
 )
 from gitops_e2e.procs import HarnessError
+from gitops_sdk.api.release import CONTROLLERS
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "staging" / "flux-system"
-CONTROLLERS = [
-    "source-controller",
-    "kustomize-controller",
-    "helm-controller",
-    "notification-controller",
-    "image-reflector-controller",
-    "image-automation-controller",
-]
 
 
 def golden(name: str) -> dict[str, Any]:

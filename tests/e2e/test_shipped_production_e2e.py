@@ -10,17 +10,16 @@ from pathlib import Path
 import pytest
 
 from gitops_e2e import shipped
-from gitops_e2e.kube import condition
 
 from .shipped_support import (
     check_crd_objects_after_their_chart,
     check_dependency_order,
+    check_deployed,
     check_destroy,
     created_at,
     deploy,
     no_changes,
     ready_at,
-    rendered,
 )
 
 pytestmark = pytest.mark.e2e
@@ -36,15 +35,7 @@ def production(toolchain: Path, e2e_work: Path) -> Iterator[shipped.Shipped]:
 def test_one_pulumi_up_deploys_the_stack_on_an_empty_control_plane(
     production: shipped.Shipped,
 ) -> None:
-    up = production.up
-    assert up is not None and up.returncode == 0
-    assert "error" not in up.stderr.lower(), up.stderr[-3000:]
-    assert not any(ns == NS for _, ns, _ in production.baseline)
-    kube = production.plane.kube
-    for d in rendered(production, "Deployment"):
-        obj = kube.get("Deployment", d["metadata"]["name"], NS)
-        assert obj is not None and condition(obj, "Available")["status"] == "True"
-    assert production.kubelet.exits == [], production.kubelet.exits
+    check_deployed(production)
     assert shipped.non_url_differences(production.original, production.derived) == []
     assert {p.chart for p in production.pins} >= {"flagger", "loadtester"}
 
