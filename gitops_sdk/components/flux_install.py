@@ -80,8 +80,8 @@ class FluxInstallArgs(FluxInstallSettings, ComponentArgs):
 def register_object(
     resource_name: str, doc: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None
 ) -> KubeObject:
-    """Register one Kubernetes object of the install manifest under its kind's type token
-    (`kubernetes:<group/version>:<Kind>`, so the provider's await logic applies)."""
+    """`KubeObject(resource_name, doc, opts)`, under the name the old `gitops_sdk.controller`
+    path exported (it goes in 0.3.0 with that path)."""
     return KubeObject(resource_name, doc, opts)
 
 
@@ -150,7 +150,7 @@ class FluxInstall(pulumi.ComponentResource):
         self.crds = []
 
         def child(suffix: str, doc: Mapping[str, Any], deps: list[pulumi.Resource]) -> Any:
-            res = register_object(
+            res = KubeObject(
                 f"{name}-{suffix}", doc, pulumi.ResourceOptions(parent=self, depends_on=deps)
             )
             self.resources[f"{doc['kind']}/{doc['metadata']['name']}"] = res
